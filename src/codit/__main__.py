@@ -1,0 +1,3 @@
+from codit.cli.main import main
+
+raise SystemExit(main())

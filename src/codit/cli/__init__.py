@@ -1,0 +1,1 @@
+"""The ``codit`` command line: argument parsing and printing, nothing else."""

@@ -1,0 +1,181 @@
+"""Frozen-dataclass configs as the single source of CLI flags, YAML files and run manifests.
+
+A config is a ``@dataclass(frozen=True)`` whose fields carry their help text in
+``field(metadata={"help": ...})``. ``add_arguments`` turns the fields into argparse flags
+(``max_new_tokens`` -> ``--max-new-tokens``), ``from_namespace`` builds the config back from
+parsed arguments (optionally layered over a YAML file), and ``to_dict`` is what a manifest
+records. Validation lives in each config's ``__post_init__`` and raises one ``ConfigError``
+listing every problem.
+
+This module knows nothing about models or decoding; it only moves values around.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+from codit.errors import ConfigError, DataError
+
+C = TypeVar("C")
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _base_type(tp: Any) -> tuple[Any, bool]:
+    """Return (the non-None type, whether None is allowed) of an annotation."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return (args[0] if len(args) == 1 else str), True
+    return tp, False
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """Add one flag per field of the dataclass ``cls`` (defaults are resolved later)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip or not f.init:
+            continue
+        tp, _ = _base_type(hints[f.name])
+        help_text = f.metadata.get("help", "")
+        default = _default(f)
+        if default is not None and default != () and default != {}:
+            help_text += f" (default: {default})"
+        choices = f.metadata.get("choices")
+        if tp is bool:
+            parser.add_argument(
+                flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
+                default=None, help=help_text,
+            )
+        elif typing.get_origin(tp) is dict or tp is dict:
+            parser.add_argument(
+                flag(f.name), dest=f.name, default=None, nargs="+", metavar="KEY=VALUE",
+                type=str, help=help_text + " (KEY=VALUE pairs or one JSON object)",
+            )
+        elif typing.get_origin(tp) is tuple:
+            parser.add_argument(
+                flag(f.name), dest=f.name, default=None, action="append", type=str,
+                help=help_text + " (repeat the flag for several values)",
+            )
+        else:
+            conv = tp if tp in (int, float) else str
+            parser.add_argument(
+                flag(f.name), dest=f.name, default=None, type=_typed(conv, f.name),
+                choices=choices, help=help_text,
+            )
+
+
+def _typed(conv: Any, name: str) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            return conv(text)
+        except ValueError:
+            kind = "an integer" if conv is int else "a number"
+            raise argparse.ArgumentTypeError(f"{flag(name)} takes {kind}, not {text!r}") from None
+
+    parse.__name__ = getattr(conv, "__name__", "value")
+    return parse
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def parse_key_values(items: list[str] | str | dict[str, Any] | None, name: str) -> dict[str, Any]:
+    """Parse ``["a=1", "b=false"]`` or ``'{"a": 1}'`` into a dict with JSON-typed values."""
+    if items is None:
+        return {}
+    if isinstance(items, dict):
+        return dict(items)
+    if isinstance(items, str):
+        items = [items]
+    joined = " ".join(items).strip()
+    if joined.startswith("{"):
+        try:
+            value = json.loads(joined)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{flag(name)} is not valid JSON ({err.msg})") from None
+        if not isinstance(value, dict):
+            raise ConfigError(f"{flag(name)} must be a JSON object")
+        return value
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag(name)} takes KEY=VALUE pairs, not {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def from_namespace(cls: type[C], args: argparse.Namespace, **overrides: Any) -> C:
+    """Build ``cls`` from parsed flags, over the values of ``args.config`` (YAML) if given.
+
+    Precedence: explicit flags > YAML file > dataclass defaults.
+    """
+    values: dict[str, Any] = {}
+    config_path = getattr(args, "config", None)
+    if config_path:
+        values.update(load_yaml(Path(config_path)))
+    names = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{config_path} has unknown keys {unknown}; known keys: {sorted(names)}")
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = value
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    hints = typing.get_type_hints(cls)
+    for name, value in list(values.items()):
+        tp, _ = _base_type(hints[name])
+        if typing.get_origin(tp) is dict or tp is dict:
+            values[name] = parse_key_values(value, name)
+        elif typing.get_origin(tp) is tuple and isinstance(value, list):
+            values[name] = tuple(value)
+    return cls(**values)
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML config file into a flat dict (keys may use dashes or underscores)."""
+    import yaml
+
+    if not path.is_file():
+        raise DataError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise DataError(f"config file {path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise DataError(f"config file {path} must hold a mapping of setting: value")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready view of a config, for manifests."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, tuple):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return to_dict(value)
+        return value
+
+    return {f.name: clean(getattr(config, f.name)) for f in dataclasses.fields(config)}
