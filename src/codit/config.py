@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
         if f.name in skip or not f.init:
             continue
         tp, _ = _base_type(hints[f.name])
+        if dataclasses.is_dataclass(tp):
+            add_arguments(parser, tp, skip)  # nested configs are flattened into one flag set
+            continue
         help_text = f.metadata.get("help", "")
         default = _default(f)
         if default is not None and default != () and default != {}:
@@ -125,13 +128,14 @@ def parse_key_values(items: list[str] | str | dict[str, Any] | None, name: str) 
 def from_namespace(cls: type[C], args: argparse.Namespace, **overrides: Any) -> C:
     """Build ``cls`` from parsed flags, over the values of ``args.config`` (YAML) if given.
 
-    Precedence: explicit flags > YAML file > dataclass defaults.
+    Precedence: explicit flags > YAML file > dataclass defaults. Nested config fields are
+    filled from the same flat flags (a YAML file may also nest them under the field's name).
     """
     values: dict[str, Any] = {}
     config_path = getattr(args, "config", None)
     if config_path:
         values.update(load_yaml(Path(config_path)))
-    names = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    names = _flat_names(cls)
     unknown = sorted(set(values) - names)
     if unknown:
         raise ConfigError(f"{config_path} has unknown keys {unknown}; known keys: {sorted(names)}")
@@ -140,14 +144,43 @@ def from_namespace(cls: type[C], args: argparse.Namespace, **overrides: Any) -> 
         if value is not None:
             values[name] = value
     values.update({k: v for k, v in overrides.items() if v is not None})
+    return _build(cls, values)
+
+
+def _flat_names(cls: type) -> set[str]:
     hints = typing.get_type_hints(cls)
-    for name, value in list(values.items()):
-        tp, _ = _base_type(hints[name])
+    names: set[str] = set()
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if not f.init:
+            continue
+        tp, _ = _base_type(hints[f.name])
+        names.add(f.name)
+        if dataclasses.is_dataclass(tp):
+            names |= _flat_names(tp)  # type: ignore[arg-type]
+    return names
+
+
+def _build(cls: type[C], values: dict[str, Any]) -> C:
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if not f.init:
+            continue
+        tp, _ = _base_type(hints[f.name])
+        if dataclasses.is_dataclass(tp):
+            nested = dict(values.get(f.name) or {}) if isinstance(values.get(f.name), dict) else {}
+            nested.update({k: v for k, v in values.items() if k in _flat_names(tp)})  # type: ignore[arg-type]
+            kwargs[f.name] = _build(tp, nested)  # type: ignore[arg-type]
+            continue
+        if f.name not in values:
+            continue
+        value = values[f.name]
         if typing.get_origin(tp) is dict or tp is dict:
-            values[name] = parse_key_values(value, name)
-        elif typing.get_origin(tp) is tuple and isinstance(value, list):
-            values[name] = tuple(value)
-    return cls(**values)
+            value = parse_key_values(value, f.name)
+        elif typing.get_origin(tp) is tuple and isinstance(value, list | str):
+            value = tuple([value] if isinstance(value, str) else value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
 
 
 def load_yaml(path: Path) -> dict[str, Any]:

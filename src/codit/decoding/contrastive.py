@@ -1,0 +1,102 @@
+"""Contrastive next-token scores between an instruct (post-trained) model and its base.
+
+Pure functions on logits tensors; no models, no state. The rules:
+
+- ``codit`` (Ichinose et al., "Synthesizing Instruction-Tuning Datasets with Contrastive
+  Decoding", arXiv 2604.13538, COLM 2026; the authors' code): on the plausible set
+  ``p_post >= alpha * max(p_post)``, ``score = log p_post - beta * log p_base``; ``-inf``
+  elsewhere. Sampling ``softmax(score / T)`` gives ``p(y) ~ p_post(y) / p_base(y)^beta``.
+- ``obrien`` (O'Brien & Lewis 2023, "Contrastive Decoding Improves Reasoning in Large Language
+  Models"): on the same plausible set, ``score = (1 + beta) * s_post - beta * s_base`` on raw
+  logits.
+
+With ``alpha = 0`` and ``beta = 0`` the ``codit`` rule is exactly ``log_softmax(logits_post)``,
+which is what direct generation samples from; the base term is skipped entirely (not multiplied
+by zero) so that the equivalence is bit-exact. This module does not sample; see ``sampling``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+RULES = ("codit", "obrien")
+
+
+def plausibility_mask(logp_post: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Tokens the instruct model finds plausible: ``p_post >= alpha * max(p_post)``.
+
+    Args:
+        logp_post: (B, V) log-probabilities of the instruct model.
+        alpha: in [0, 1]; 0 keeps every token, 1 keeps only the argmax (and exact ties).
+
+    Returns:
+        (B, V) bool mask; the argmax of every row is always kept.
+    """
+    if alpha <= 0.0:
+        return torch.ones_like(logp_post, dtype=torch.bool)
+    top = logp_post.max(dim=-1, keepdim=True).values
+    return logp_post >= top + math.log(alpha)
+
+
+def codit_scores(
+    logits_post: torch.Tensor,
+    logits_base: torch.Tensor | None,
+    alpha: float = 0.01,
+    beta: float = 1.0,
+) -> torch.Tensor:
+    """CoDIT scores: ``log p_post - beta * log p_base`` on the plausible set, ``-inf`` off it.
+
+    Args:
+        logits_post: (B, V) instruct-model logits over the real vocabulary.
+        logits_base: (B, V) base-model logits, or None for direct generation.
+        alpha: plausibility threshold on the instruct model's probabilities, in [0, 1].
+        beta: strength of the contrast, >= 0.
+
+    Returns:
+        (B, V) float32 scores; sampling ``softmax(scores / T)`` is the CoDIT distribution.
+    """
+    logp_post = torch.log_softmax(logits_post.float(), dim=-1)
+    if logits_base is None or beta == 0.0:
+        scores = logp_post
+    else:
+        logp_base = torch.log_softmax(logits_base.float(), dim=-1)
+        scores = logp_post - beta * logp_base
+    if alpha > 0.0:
+        scores = scores.masked_fill(~plausibility_mask(logp_post, alpha), -math.inf)
+    return scores
+
+
+def obrien_scores(
+    logits_post: torch.Tensor,
+    logits_base: torch.Tensor | None,
+    alpha: float = 0.1,
+    beta: float = 0.5,
+) -> torch.Tensor:
+    """O'Brien & Lewis scores: ``(1 + beta) * s_post - beta * s_base`` on the plausible set.
+
+    Args:
+        logits_post: (B, V) instruct-model logits.
+        logits_base: (B, V) base-model logits, or None (then the raw instruct logits).
+        alpha: plausibility threshold on the instruct model's probabilities, in [0, 1].
+        beta: contrast strength, >= 0.
+
+    Returns:
+        (B, V) float32 scores, ``-inf`` off the plausible set.
+    """
+    s_post = logits_post.float()
+    if logits_base is None or beta == 0.0:
+        scores = s_post
+    else:
+        scores = (1.0 + beta) * s_post - beta * logits_base.float()
+    if alpha > 0.0:
+        logp_post = torch.log_softmax(s_post, dim=-1)
+        scores = scores.masked_fill(~plausibility_mask(logp_post, alpha), -math.inf)
+    return scores
+
+
+ScoreFn = Callable[[torch.Tensor, "torch.Tensor | None", float, float], torch.Tensor]
+
+SCORE_RULES: dict[str, ScoreFn] = {"codit": codit_scores, "obrien": obrien_scores}

@@ -1,0 +1,6 @@
+"""Evaluation: verifiable instruction checks (IFEval) and pairwise LLM judging.
+
+``checks`` holds the pure check functions, ``ifeval`` scores a responses file against the IFEval
+prompts, ``judge`` compares two responses files with an LLM judge. Nothing here is imported by
+``import codit``.
+"""

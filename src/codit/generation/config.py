@@ -1,0 +1,72 @@
+"""The settings of a ``codit generate`` run: one frozen dataclass, the source of the CLI flags,
+the YAML config file and the manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from codit.decoding.config import DecodingConfig
+from codit.errors import ConfigError
+from codit.models.loading import DEVICES, DTYPES
+
+TINY_PAIR = ("tiny-instruct", "tiny-base")
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Everything that defines a generation run. Fields become ``--flags``."""
+
+    input: str | None = field(default=None, metadata={"help": "prompts: .jsonl, .json, .csv, .parquet or a saved datasets directory"})
+    output: str | None = field(default=None, metadata={"help": "output .jsonl (records are appended; a rerun resumes)"})
+    instruct: str = field(default="tiny-instruct", metadata={"help": "instruct (post-trained) model: hub id, local directory or tiny-instruct"})
+    base: str | None = field(default=None, metadata={"help": "its base model (codit mode); defaults to tiny-base with tiny-instruct"})
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+    batch_size: int = field(default=8, metadata={"help": "rows decoded at once"})
+    continuous_batching: bool = field(default=True, metadata={"help": "refill finished rows from the queue at once"})
+    limit: int | None = field(default=None, metadata={"help": "use only the first N prompts"})
+    prompt_field: str | None = field(default=None, metadata={"help": "input field with the prompt text or messages list (default: messages, prompt, instruction, ...)"})
+    id_field: str | None = field(default=None, metadata={"help": "input field with the record id (default: id if present, else a hash of the prompt)"})
+    system_prompt: str | None = field(default=None, metadata={"help": "system turn added before each prompt"})
+    chat_template_kwargs: dict[str, Any] = field(default_factory=dict, metadata={"help": "extra chat-template variables, e.g. enable_thinking=false"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+    base_device: str | None = field(default=None, metadata={"help": "put the base model on another device (e.g. cuda:1)"})
+    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16 or float16", "choices": DTYPES})
+    trust_remote_code: bool = field(default=False, metadata={"help": "run code shipped with the models (only for models you trust)"})
+    retry_errors: bool = field(default=False, metadata={"help": "retry the records listed in the errors file"})
+
+    def __post_init__(self) -> None:
+        if self.base is None and self.instruct == TINY_PAIR[0] and self.decoding.contrastive:
+            object.__setattr__(self, "base", TINY_PAIR[1])
+        problems = []
+        if not self.input:
+            problems.append("--input is required")
+        if not self.output:
+            problems.append("--output is required")
+        elif not str(self.output).endswith(".jsonl"):
+            problems.append(f"--output must be a .jsonl file, got {self.output}")
+        if self.decoding.contrastive and not self.base:
+            problems.append("--mode codit needs --base (the instruct model's own base model); or use --mode direct")
+        if self.batch_size < 1:
+            problems.append(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.limit is not None and self.limit < 1:
+            problems.append(f"--limit must be >= 1, got {self.limit}")
+        for name, value in (("--device", self.device), ("--base-device", self.base_device)):
+            if value is not None and value not in DEVICES and not value.startswith("cuda:"):
+                problems.append(f"{name} must be auto, cpu, cuda or cuda:N, got {value!r}")
+        if self.dtype not in DTYPES:
+            problems.append(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if problems:
+            raise ConfigError(problems)
+
+    def record_settings(self) -> dict[str, Any]:
+        """The settings that shape the records; a resumed run must keep them."""
+        from codit.config import to_dict
+
+        return {
+            "instruct": self.instruct,
+            "base": self.base if self.decoding.contrastive else None,
+            "decoding": to_dict(self.decoding),
+            "system_prompt": self.system_prompt,
+            "chat_template_kwargs": self.chat_template_kwargs,
+        }

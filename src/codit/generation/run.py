@@ -1,0 +1,233 @@
+"""``codit generate`` as a function: prompts file in, resumable TRL-format dataset out.
+
+Read top to bottom: validate the config and every input line, skip ids already written (or
+already failed), load and check the model pair, decode with the engine, append each record
+the moment it finishes, and keep the manifest up to date. A killed run loses at most the rows
+in flight; rerunning the same command completes the dataset with every id exactly once.
+
+Output record (TRL conversational format)::
+
+    {"id": ..., "messages": [{"role": "user", ...}, {"role": "assistant", ...}], "meta": {...}}
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codit.config import to_dict
+from codit.decoding.engine import Completion, Request
+from codit.errors import DataError
+from codit.generation.config import GenerateConfig
+from codit.io.jsonl import Appender, iter_records, read_ids, repair_tail
+from codit.io.manifest import check_same_settings, environment, read_manifest, write_manifest
+from codit.io.prompts import PromptRecord, read_prompts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did, for the CLI and for callers."""
+
+    output: Path
+    errors_path: Path
+    manifest_path: Path
+    inputs: int
+    duplicates: int
+    already_done: int
+    written: int
+    failed: int
+    completion_tokens: int
+    seconds: float
+    decode_seconds: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Completion tokens per second of decoding (model loading excluded)."""
+        return self.completion_tokens / self.decode_seconds if self.decode_seconds > 0 else 0.0
+
+
+def errors_path(output: Path) -> Path:
+    return output.with_suffix(".errors.jsonl")
+
+
+def check_writable(path: Path) -> None:
+    """Fail before any model loads if the output cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as err:
+        raise DataError(f"cannot write the output {path}: {err.strerror or err}") from None
+
+
+def _unique(records: list[PromptRecord]) -> tuple[list[PromptRecord], int]:
+    seen: set[str] = set()
+    unique = []
+    for r in records:
+        if r.id not in seen:
+            seen.add(r.id)
+            unique.append(r)
+    return unique, len(records) - len(unique)
+
+
+def _drop_errors(path: Path) -> None:
+    """Forget previous failures so that they are retried (``--retry-errors``)."""
+    if path.exists():
+        path.unlink()
+
+
+def _record(prompt: PromptRecord, done: Completion, config: GenerateConfig, messages: list[dict[str, str]]) -> dict[str, Any]:
+    d = config.decoding
+    meta: dict[str, Any] = {
+        "mode": d.mode,
+        "instruct": config.instruct,
+        "finish_reason": done.finish_reason,
+        "prompt_tokens": done.prompt_tokens,
+        "completion_tokens": done.completion_tokens,
+        "temperature": d.temperature,
+        "top_p": d.top_p,
+        "top_k": d.top_k,
+        "max_new_tokens": d.max_new_tokens,
+        "seed": d.seed,
+    }
+    if d.contrastive:
+        meta.update({"base": config.base, "rule": d.rule, "alpha": d.alpha, "beta": d.beta})
+    return {"id": prompt.id, "messages": [*messages, {"role": "assistant", "content": done.text}], "meta": meta}
+
+
+def generate(
+    config: GenerateConfig | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+    **overrides: Any,
+) -> RunSummary:
+    """Generate responses for every prompt of ``config.input`` into ``config.output``.
+
+    Args:
+        config: the run settings; or pass them as keyword arguments
+            (``generate(input=..., output=..., decoding=DecodingConfig(...))``).
+        on_progress: called with (records finished, completion tokens) after each record.
+        on_start: called with the number of records to generate, once models are loaded.
+
+    Returns:
+        A ``RunSummary`` with counts and throughput.
+    """
+    from codit.models.chat import prompt_ids, require_chat_template, with_system
+    from codit.models.pair import load_pair
+
+    config = config or GenerateConfig(**overrides)
+    output = Path(str(config.output))
+    err_path = errors_path(output)
+    started = time.time()
+
+    # 1. Everything that can be checked without a model.
+    check_writable(output)
+    check_writable(err_path)
+    records, duplicates = _unique(read_prompts(str(config.input), config.prompt_field, config.id_field, config.limit))
+    if duplicates:
+        log.warning("%d prompts repeat an earlier id and are generated once", duplicates)
+    previous = read_manifest(output)
+    check_same_settings(output, previous, config.record_settings())
+    if config.retry_errors:
+        _drop_errors(err_path)
+    repair_tail(output)
+    repair_tail(err_path)
+    done_ids = read_ids(output) | read_ids(err_path)
+    todo = [r for r in records if r.id not in done_ids]
+    already = len(records) - len(todo)
+
+    manifest: dict[str, Any] = previous or {"runs": []}
+    manifest.update({
+        "command": "generate",
+        "settings": config.record_settings(),
+        "config": to_dict(config),
+        "environment": environment(),
+        "output": str(output),
+        "errors": str(err_path),
+    })
+    run_entry: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "inputs": len(records),
+                                 "duplicate_ids": duplicates, "already_done": already}
+    manifest["runs"].append(run_entry)
+
+    written = failed = tokens = 0
+    decode_seconds = 0.0
+    if todo:
+        # 2. Models: tokenizers and configs are checked before any weights load.
+        pair = load_pair(config.instruct, config.base if config.decoding.contrastive else None,
+                         config.device, config.base_device, config.dtype, config.trust_remote_code)
+        manifest["models"] = pair.info()
+        write_manifest(output, manifest)
+        engine = pair_engine(pair, config)
+        by_id = {r.id: r for r in todo}
+        conversations = {r.id: with_system(r.messages, config.system_prompt) for r in todo}
+        require_chat_template(pair.tokenizer)
+        if on_start:
+            on_start(len(todo))
+
+        template_failures = 0
+
+        def requests() -> Iterator[Request]:
+            nonlocal template_failures
+            for r in todo:
+                try:
+                    ids = prompt_ids(pair.tokenizer, conversations[r.id], config.chat_template_kwargs)
+                except Exception as err:  # a template may reject one conversation; record it, go on
+                    errors.write({"id": r.id, "error": f"the chat template failed: {err}", "line": r.line})
+                    template_failures += 1
+                    continue
+                yield Request(r.id, ids)
+
+        # 3. Decode; append each record as it finishes.
+        decode_start = time.time()
+        with Appender(output) as out, Appender(err_path) as errors:
+            for done in engine.generate(requests()):
+                prompt = by_id[done.key]
+                if done.error:
+                    errors.write({"id": done.key, "error": done.error, "line": prompt.line,
+                                  "prompt_tokens": done.prompt_tokens})
+                    failed += 1
+                else:
+                    out.write(_record(prompt, done, config, conversations[done.key]))
+                    written += 1
+                    tokens += done.completion_tokens
+                if on_progress:
+                    on_progress(written + failed + template_failures, tokens)
+        failed += template_failures
+        decode_seconds = time.time() - decode_start
+    seconds = time.time() - started
+    total = len(read_ids(output))
+    run_entry.update({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "written": written, "failed": failed,
+                      "completion_tokens": tokens, "seconds": round(seconds, 3),
+                      "decode_seconds": round(decode_seconds, 3),
+                      "tokens_per_second": round(tokens / decode_seconds, 2) if decode_seconds else None})
+    manifest["counts"] = {"records": total, "errors": len(read_ids(err_path))}
+    mpath = write_manifest(output, manifest)
+    return RunSummary(output, err_path, mpath, len(records), duplicates, already, written, failed, tokens, seconds,
+                      decode_seconds)
+
+
+def pair_engine(pair: Any, config: GenerateConfig) -> Any:
+    """The decoding engine for a loaded pair and a run's settings."""
+    from codit.decoding.engine import PairEngine
+
+    return PairEngine(
+        pair.instruct.model,
+        pair.base.model if pair.base else None,
+        pair.tokenizer,
+        config.decoding,
+        pair.stop_ids,
+        pair.vocab_size,
+        batch_size=config.batch_size,
+        continuous=config.continuous_batching,
+    )
+
+
+def load_records(path: str | Path) -> list[dict[str, Any]]:
+    """Read a generated dataset back (every line must be a whole record)."""
+    return iter_records(Path(path))

@@ -1,0 +1,1 @@
+"""Files at the edge: reading prompt datasets, appending JSONL records, run manifests."""

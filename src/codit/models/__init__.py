@@ -1,0 +1,1 @@
+"""Models at the edge: loading by hub id or path, pair compatibility, chat prompts."""

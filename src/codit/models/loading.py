@@ -1,0 +1,189 @@
+"""Loading tokenizers and causal LMs by hub id, local directory or built-in name.
+
+``resolve_model_path`` turns what the user typed into something ``from_pretrained`` accepts
+(``tiny-instruct``/``tiny-base`` become the pair shipped inside the package) and fails early,
+before any weights load, for a local path that does not exist. ``load_model`` returns the model
+in eval mode on the requested device and dtype together with the facts a manifest records.
+This module does not check that two models form a pair; see ``pair``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codit.errors import ConfigError, ModelError
+
+log = logging.getLogger(__name__)
+
+TINY_MODELS_DIR = Path(__file__).resolve().parent.parent / "tiny" / "models"
+TINY_NAMES = ("tiny-instruct", "tiny-base")
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM ready for decoding, and where it came from."""
+
+    name: str
+    path: str
+    model: Any  # transformers.PreTrainedModel
+    device: Any  # torch.device
+    info: dict[str, Any]
+
+
+def resolve_model_path(name: str) -> str:
+    """Map a model argument to a local directory or a hub id.
+
+    Args:
+        name: ``tiny-instruct``/``tiny-base``, a local directory, or a hub id (``org/model``).
+
+    Raises:
+        ModelError: a built-in name whose files are missing, a local path that does not exist
+            or is not a model directory.
+    """
+    if name in TINY_NAMES:
+        path = TINY_MODELS_DIR / name
+        if not (path / "config.json").is_file():
+            raise ModelError(
+                f"the built-in model {name!r} is missing from {path}; rebuild it with `codit tiny build`"
+            )
+        return str(path)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{name} is a directory but holds no config.json, so it is not a model")
+        return str(path)
+    if path.exists():
+        raise ModelError(f"{name} is a file; give the model's directory or a hub id")
+    looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+    if looks_local:
+        raise ModelError(f"no model directory at {name}")
+    return name  # a hub id; from_pretrained will fetch or read it from the local cache
+
+
+def resolve_device(device: str) -> Any:
+    """``auto`` -> CUDA when available, else CPU."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device} was asked for but CUDA is not available here; use --device cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: Any) -> Any:
+    """``auto`` -> bfloat16 on CUDA, float32 on CPU."""
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+
+
+def _hub_error(name: str, err: Exception) -> ModelError:
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return ModelError(f"could not load {name!r}: {reason}")
+
+
+def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
+    """Load the tokenizer of a model (built-in name, directory or hub id)."""
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(name)
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except Exception as err:  # transformers raises many types (OSError, ValueError, ...)
+        raise _hub_error(name, err) from err
+
+
+def load_config(name: str, trust_remote_code: bool = False) -> Any:
+    """Load a model's config only: cheap, so bad model arguments fail before any weights load."""
+    from transformers import AutoConfig
+
+    path = resolve_model_path(name)
+    try:
+        return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except Exception as err:
+        raise _hub_error(name, err) from err
+
+
+def load_model(
+    name: str,
+    device: str | Any = "auto",
+    dtype: str = "auto",
+    trust_remote_code: bool = False,
+) -> LoadedModel:
+    """Load a causal LM for inference.
+
+    Args:
+        name: built-in name, local directory or hub id.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (or a ``torch.device``).
+        dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``float32``, ``bfloat16`` or ``float16``.
+        trust_remote_code: run code shipped with the model; only when the user asked for it.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model_path(name)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=torch_dtype, trust_remote_code=trust_remote_code
+        )
+    except Exception as err:
+        raise _hub_error(name, err) from err
+    model.to(dev)
+    model.eval()
+    info = {
+        "name": name,
+        "path": path,
+        "revision": getattr(model.config, "_commit_hash", None),
+        "fingerprint": fingerprint(path),
+        "architecture": (model.config.architectures or [type(model).__name__])[0],
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "dtype": str(torch_dtype).removeprefix("torch."),
+        "device": str(dev),
+    }
+    log.info("loaded %s from %s on %s (%s)", name, path, dev, info["dtype"])
+    return LoadedModel(name=name, path=path, model=model, device=dev, info=info)
+
+
+def fingerprint(path: str) -> str | None:
+    """A short content hash of a local model directory (config and weight files), else None."""
+    root = Path(path)
+    if not root.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for file in sorted(root.iterdir()):
+        if file.suffix in {".json", ".safetensors", ".bin"} and file.is_file():
+            digest.update(file.name.encode())
+            digest.update(str(file.stat().st_size).encode())
+            with file.open("rb") as handle:
+                digest.update(handle.read(1 << 20))
+    return digest.hexdigest()[:16]
+
+
+def eos_ids(name: str, tokenizer: Any, model: Any | None = None) -> list[int]:
+    """The instruct model's stop ids: its generation config's EOS ids, else the tokenizer's."""
+    ids: Any = None
+    if model is not None and getattr(model, "generation_config", None) is not None:
+        ids = model.generation_config.eos_token_id
+    if ids is None:
+        try:
+            from transformers import GenerationConfig
+
+            ids = GenerationConfig.from_pretrained(resolve_model_path(name)).eos_token_id
+        except Exception:
+            ids = None
+    if ids is None:
+        ids = tokenizer.eos_token_id
+    if ids is None:
+        raise ModelError(f"{name!r} defines no EOS token, so generation could never stop")
+    return sorted({int(i) for i in (ids if isinstance(ids, list | tuple) else [ids])})

@@ -1,0 +1,111 @@
+"""The model side of a training run: tokenizer, weights, LoRA, and the saved directory.
+
+Loading goes through ``codit.models.loading`` (built-in names, local directories, hub ids), so a
+trained model is found the same way as any other. ``save_trained`` writes the directory that
+``codit generate`` and ``codit eval`` load directly: config, safetensors, tokenizer with its chat
+template and generation config. With LoRA the adapters are merged into that copy, and the
+adapter alone is kept in ``adapter/`` for those who want to stack or share it.
+
+The training loops are elsewhere (``sft``, ``dpo``, ``coin_trainer``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from codit.errors import ModelError
+from codit.training.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+# For tokenizers without a chat template (a pretrained base used as a student). It ends the
+# assistant turn with the tokenizer's EOS, so the trained model stops where generation stops, and
+# its {% generation %} markers let TRL mask everything but the answers.
+FALLBACK_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' %}"
+    "{{ '### Assistant:\n' }}{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}{{ '\n\n' }}"
+    "{% else %}{{ '### ' + message['role'] | capitalize + ':\n' + message['content'] + '\n\n' }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '### Assistant:\n' }}{% endif %}"
+)
+
+
+def load_tokenizer(name: str) -> tuple[Any, str]:
+    """The model's tokenizer, ready for training: a pad token and a chat template.
+
+    Returns:
+        (tokenizer, where the chat template came from: ``model`` or ``codit fallback``).
+    """
+    from codit.models.loading import load_tokenizer as load
+
+    tokenizer = load(name)
+    if tokenizer.eos_token is None:
+        raise ModelError(f"the tokenizer of {name!r} has no EOS token, so a trained model could never stop")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    source = "model"
+    if not getattr(tokenizer, "chat_template", None):
+        log.warning("%s has no chat template; using codit's plain '### User:/### Assistant:' template", name)
+        tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
+        source = "codit fallback"
+    return tokenizer, source
+
+
+def load_model(config: TrainConfig) -> tuple[Any, dict[str, Any]]:
+    """The model to train (bf16 on CUDA, fp32 on CPU) and the facts a manifest records."""
+    from codit.models.loading import load_model as load
+
+    loaded = load(config.model, device=config.device, dtype="auto")
+    return loaded.model, loaded.info
+
+
+def lora_config(config: TrainConfig) -> Any:
+    """peft's ``LoraConfig`` for the run, or None without LoRA."""
+    if not config.lora:
+        return None
+    from codit.errors import require
+
+    require("peft", "train")
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.lora_targets) or "all-linear",
+        task_type="CAUSAL_LM",
+    )
+
+
+def save_trained(model: Any, tokenizer: Any, output: str | Path) -> dict[str, Any]:
+    """Write a directory codit's loader reads: merged weights, tokenizer, generation config.
+
+    Args:
+        model: the trained model, plain or wrapped by peft.
+        tokenizer: its tokenizer, with the chat template the model was trained on.
+        output: the directory.
+
+    Returns:
+        What was written: ``{"model": dir, "adapter": dir or None}``.
+    """
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    adapter = None
+    if hasattr(model, "merge_and_unload"):  # a peft model
+        adapter = out / "adapter"
+        model.save_pretrained(adapter)
+        tokenizer.save_pretrained(adapter)
+        model = model.merge_and_unload()
+    generation = model.generation_config
+    if generation.eos_token_id is None:
+        generation.eos_token_id = tokenizer.eos_token_id
+    if generation.pad_token_id is None:
+        generation.pad_token_id = tokenizer.pad_token_id
+    model.config.use_cache = True  # gradient checkpointing may have turned it off
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    log.info("saved the trained model to %s", out)
+    return {"model": str(out), "adapter": None if adapter is None else str(adapter)}

@@ -1,0 +1,97 @@
+"""What a training run leaves behind: the model directory and ``codit_train_config.json``.
+
+``finish`` is the common tail of every method: evaluate on the held-out records, save a model
+directory that codit's loader reads directly (see ``model.save_trained``), and write the
+manifest beside it: resolved settings, codit and library versions, the data file and its
+counts, the starting model, and the losses measured.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from codit import __version__
+from codit.config import to_dict
+from codit.training.config import TrainConfig
+from codit.training.model import save_trained
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "codit_train_config.json"
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def losses(trainer: Any) -> dict[str, Any]:
+    """The losses the trainer logged: every logged step's, the run's mean, and the eval loss."""
+    history = trainer.state.log_history
+    steps = [{"step": e["step"], "loss": e["loss"]} for e in history if "loss" in e]
+    summary = next((e for e in reversed(history) if "train_loss" in e), {})
+    return {
+        "steps": trainer.state.global_step,
+        "train_loss": summary.get("train_loss"),
+        "train_runtime_s": summary.get("train_runtime"),
+        "logged": steps,
+    }
+
+
+def finish(
+    trainer: Any,
+    tokenizer: Any,
+    config: TrainConfig,
+    method: str,
+    model_info: dict[str, Any],
+    facts: dict[str, Any],
+    method_config: Any = None,
+) -> dict[str, Any]:
+    """Evaluate, save the model and write the manifest; return the manifest.
+
+    Args:
+        trainer: a trainer that has run ``train()``.
+        tokenizer: the tokenizer to save with the model.
+        config: the shared settings.
+        method: ``sft``, ``dpo`` or ``coin``.
+        model_info: what ``codit.models.loading`` recorded about the starting model.
+        facts: method facts for the manifest (record counts, loss mask, ...).
+        method_config: ``DpoConfig``/``CoinConfig`` or None.
+    """
+    metrics = losses(trainer)
+    if trainer.eval_dataset is not None:
+        metrics["eval_loss"] = trainer.evaluate().get("eval_loss")
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    saved = save_trained(trainer.model, tokenizer, config.output)
+    shutil.rmtree(Path(config.output) / "checkpoints", ignore_errors=True)
+    manifest = {
+        "codit_version": __version__,
+        "method": method,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config": to_dict(config),
+        "method_config": None if method_config is None else to_dict(method_config),
+        "resolved": {
+            "learning_rate": config.learning_rate(method),
+            "device": str(trainer.args.device),
+            "bf16": bool(trainer.args.bf16),
+            "lora_targets": list(config.lora_targets) or ("all-linear" if config.lora else None),
+            "trainable_parameters": trainable,
+        },
+        "data": {"path": str(Path(config.data).resolve()), **facts},
+        "model": model_info,
+        "versions": {p: _version(p) for p in ("torch", "transformers", "trl", "peft", "accelerate")},
+        "metrics": metrics,
+        "saved": saved,
+    }
+    path = Path(config.output) / MANIFEST
+    path.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    log.info("wrote %s", path)
+    return manifest
