@@ -17,7 +17,6 @@ from typing import Protocol
 
 from codit.errors import ConfigError
 
-
 # One chat message, as the OpenAI API and TRL's conversational format write it:
 # {"role": "user", "content": "..."}.
 Message = dict[str, str]

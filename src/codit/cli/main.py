@@ -12,6 +12,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 from codit import __version__
 from codit.errors import CoditError
@@ -21,11 +22,20 @@ COMMANDS: dict[str, str] = {
     "generate": "codit.cli.generate",
     "tiny": "codit.cli.tiny",
     "eval": "codit.cli.eval",
+    "train": "codit.cli.train",
+    "paraphrase": "codit.cli.paraphrase",
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-sentence error instead of the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="codit",
         description="Instruction-tuning data and training with contrastive methods.",
     )

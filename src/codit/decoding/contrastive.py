@@ -25,6 +25,11 @@ import torch
 RULES = ("codit", "obrien")
 
 
+def _upcast(logits: torch.Tensor) -> torch.Tensor:
+    """Score in at least float32 (bf16/fp16 logits are too coarse for log-ratio scores)."""
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))
+
+
 def plausibility_mask(logp_post: torch.Tensor, alpha: float) -> torch.Tensor:
     """Tokens the instruct model finds plausible: ``p_post >= alpha * max(p_post)``.
 
@@ -56,13 +61,13 @@ def codit_scores(
         beta: strength of the contrast, >= 0.
 
     Returns:
-        (B, V) float32 scores; sampling ``softmax(scores / T)`` is the CoDIT distribution.
+        (B, V) scores (at least float32); sampling ``softmax(scores / T)`` is the CoDIT distribution.
     """
-    logp_post = torch.log_softmax(logits_post.float(), dim=-1)
+    logp_post = torch.log_softmax(_upcast(logits_post), dim=-1)
     if logits_base is None or beta == 0.0:
         scores = logp_post
     else:
-        logp_base = torch.log_softmax(logits_base.float(), dim=-1)
+        logp_base = torch.log_softmax(_upcast(logits_base), dim=-1)
         scores = logp_post - beta * logp_base
     if alpha > 0.0:
         scores = scores.masked_fill(~plausibility_mask(logp_post, alpha), -math.inf)
@@ -84,13 +89,13 @@ def obrien_scores(
         beta: contrast strength, >= 0.
 
     Returns:
-        (B, V) float32 scores, ``-inf`` off the plausible set.
+        (B, V) scores (at least float32), ``-inf`` off the plausible set.
     """
-    s_post = logits_post.float()
+    s_post = _upcast(logits_post)
     if logits_base is None or beta == 0.0:
         scores = s_post
     else:
-        scores = (1.0 + beta) * s_post - beta * logits_base.float()
+        scores = (1.0 + beta) * s_post - beta * _upcast(logits_base)
     if alpha > 0.0:
         logp_post = torch.log_softmax(s_post, dim=-1)
         scores = scores.masked_fill(~plausibility_mask(logp_post, alpha), -math.inf)

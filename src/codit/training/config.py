@@ -1,12 +1,12 @@
 """The settings of a training run: one frozen dataclass per component.
 
-``TrainConfig`` holds what every method shares (model, data, schedule, LoRA, seed); ``DpoConfig``
-and ``CoinConfig`` hold what only DPO or CoIN use. They are the single source of the
+``TrainConfig`` holds what every method shares (model, data, schedule, LoRA, seed) and is SFT's
+config; ``DpoConfig`` and ``CoinConfig`` add what only DPO or CoIN use. They are the single source of the
 ``codit train`` flags, of a YAML config file and of ``codit_train_config.json``. Validation
 happens in ``__post_init__`` and reports every problem at once.
 
-This module imports neither torch nor TRL; ``trainer_arguments`` returns plain keyword
-arguments for TRL's configs.
+Importing this module imports neither torch nor TRL; ``trainer_arguments`` returns plain
+keyword arguments for TRL's configs.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ DEFAULT_LR = {
 class TrainConfig:
     """What every training method shares."""
 
-    model: str = field(default="", metadata={"help": "model to train: hub id, local directory, tiny-instruct or tiny-base"})
-    data: str = field(default="", metadata={"help": "training records, one JSON object per line"})
-    output: str = field(default="", metadata={"help": "directory for the trained model"})
+    model: str | None = field(default=None, metadata={"help": "model to train: hub id, local directory, tiny-instruct or tiny-base"})
+    data: str | None = field(default=None, metadata={"help": "training records, one JSON object per line"})
+    output: str | None = field(default=None, metadata={"help": "directory for the trained model"})
     overwrite: bool = field(default=False, metadata={"help": "write into --output even if it already holds files"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the data, > 0 (ignored when --max-steps is set)"})
     max_steps: int | None = field(default=None, metadata={"help": "optimizer steps to run, >= 1; overrides --epochs"})
@@ -120,32 +120,33 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class DpoConfig:
-    """Settings only DPO uses."""
+class DpoConfig(TrainConfig):
+    """The shared settings plus what only DPO uses."""
 
     beta: float = field(default=0.1, metadata={"help": "DPO beta: how far the policy may move from the reference, > 0"})
 
-    def __post_init__(self) -> None:
+    def problems(self) -> list[str]:
+        out = super().problems()
         if self.beta <= 0:
-            raise ConfigError(f"--beta must be > 0, got {self.beta}")
+            out.append(f"--beta must be > 0, got {self.beta}")
+        return out
 
 
 @dataclass(frozen=True)
-class CoinConfig:
-    """Settings only CoIN uses; the defaults are the authors'."""
+class CoinConfig(TrainConfig):
+    """The shared settings plus what only CoIN uses; the defaults are the authors'."""
 
     temperature: float = field(default=0.05, metadata={"help": "InfoNCE temperature tau, > 0"})
     max_ratio: float = field(default=1000.0, metadata={"help": "cap on the weight L_gen / L_ctr of the contrastive term, > 0"})
     contrastive: bool = field(default=True, metadata={"help": "add the contrastive term (--no-contrastive: the paper's baseline)"})
 
-    def __post_init__(self) -> None:
-        problems = []
+    def problems(self) -> list[str]:
+        out = super().problems()
         if self.temperature <= 0:
-            problems.append(f"--temperature must be > 0, got {self.temperature}")
+            out.append(f"--temperature must be > 0, got {self.temperature}")
         if self.max_ratio <= 0:
-            problems.append(f"--max-ratio must be > 0, got {self.max_ratio}")
-        if problems:
-            raise ConfigError(problems)
+            out.append(f"--max-ratio must be > 0, got {self.max_ratio}")
+        return out
 
 
 def trainer_arguments(
@@ -161,6 +162,14 @@ def trainer_arguments(
         has_eval: whether an evaluation set exists (evaluated once per epoch and at the end).
         progress: show the trainer's progress bar.
     """
+    from transformers import TrainingArguments
+
+    # transformers 5 renamed gradient_checkpointing; the old name still works but warns.
+    checkpointing = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+        else "gradient_checkpointing"
+    )
     return {
         "output_dir": str(Path(config.output) / "checkpoints"),
         "num_train_epochs": config.epochs,
@@ -177,7 +186,7 @@ def trainer_arguments(
         "bf16": use_cuda,
         "fp16": False,
         "use_cpu": not use_cuda,
-        "gradient_checkpointing": config.gradient_checkpointing,
+        checkpointing: config.gradient_checkpointing,
         "logging_steps": config.logging_steps,
         "eval_strategy": "epoch" if has_eval and config.max_steps is None else "no",
         "save_strategy": "no",  # the final model is saved by codit, in the layout its loader reads

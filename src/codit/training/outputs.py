@@ -48,36 +48,35 @@ def losses(trainer: Any) -> dict[str, Any]:
 
 def finish(
     trainer: Any,
-    tokenizer: Any,
     config: TrainConfig,
     method: str,
-    model_info: dict[str, Any],
     facts: dict[str, Any],
-    method_config: Any = None,
 ) -> dict[str, Any]:
-    """Evaluate, save the model and write the manifest; return the manifest.
+    """Evaluate, save the model with the trainer's tokenizer and write the manifest.
 
     Args:
-        trainer: a trainer that has run ``train()``.
-        tokenizer: the tokenizer to save with the model.
-        config: the shared settings.
+        trainer: a trainer that has run ``train()``; its ``processing_class`` is saved too.
+        config: the run's settings (``TrainConfig`` or a method's subclass).
         method: ``sft``, ``dpo`` or ``coin``.
-        model_info: what ``codit.models.loading`` recorded about the starting model.
-        facts: method facts for the manifest (record counts, loss mask, ...).
-        method_config: ``DpoConfig``/``CoinConfig`` or None.
+        facts: record counts and method facts for the manifest, with ``model_info`` (what
+            ``codit.models.loading`` recorded about the starting model).
+
+    Returns:
+        The manifest.
     """
+    facts = dict(facts)
+    model_info = facts.pop("model_info")
     metrics = losses(trainer)
     if trainer.eval_dataset is not None:
         metrics["eval_loss"] = trainer.evaluate().get("eval_loss")
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-    saved = save_trained(trainer.model, tokenizer, config.output)
+    saved = save_trained(trainer.model, trainer.processing_class, config.output)
     shutil.rmtree(Path(config.output) / "checkpoints", ignore_errors=True)
     manifest = {
         "codit_version": __version__,
         "method": method,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": to_dict(config),
-        "method_config": None if method_config is None else to_dict(method_config),
         "resolved": {
             "learning_rate": config.learning_rate(method),
             "device": str(trainer.args.device),

@@ -49,15 +49,15 @@ def as_prompt_completion(record: dict[str, Any]) -> dict[str, Any]:
     return {"prompt": record["messages"][:-1], "completion": record["messages"][-1:]}
 
 
-def train_sft(config: TrainConfig, progress: bool = False) -> dict[str, Any]:
-    """Fine-tune ``config.model`` on the SFT records of ``config.data`` and save it.
+def build_sft_trainer(config: TrainConfig, progress: bool = False) -> tuple[Any, dict[str, Any]]:
+    """Check the data, load the model and set up TRL's ``SFTTrainer`` (not yet trained).
 
     Args:
         config: the run's settings.
         progress: show TRL's progress bar (the CLI does; tests do not).
 
     Returns:
-        The manifest written to ``OUTPUT/codit_train_config.json``.
+        (the trainer, facts for the manifest: record counts, loss mask, template, model info).
     """
     require("trl", "train")
     config.check_output()
@@ -93,9 +93,19 @@ def train_sft(config: TrainConfig, progress: bool = False) -> dict[str, Any]:
         processing_class=tokenizer,
         peft_config=lora_config(config),
     )
-    trainer.train()
     facts = {
         "records": len(records), "train": len(train), "eval": len(held),
-        "loss_mask": mask, "chat_template": template_source,
+        "loss_mask": mask, "chat_template": template_source, "model_info": model_info,
     }
-    return finish(trainer, tokenizer, config, "sft", model_info, facts)
+    return trainer, facts
+
+
+def train_sft(config: TrainConfig, progress: bool = False) -> dict[str, Any]:
+    """Fine-tune ``config.model`` on the SFT records of ``config.data`` and save it.
+
+    Returns:
+        The manifest written to ``OUTPUT/codit_train_config.json``.
+    """
+    trainer, facts = build_sft_trainer(config, progress)
+    trainer.train()
+    return finish(trainer, config, "sft", facts)

@@ -1,0 +1,124 @@
+"""Backend spec strings and the settings that go with them.
+
+On the command line a backend is one string:
+
+* ``local:MODEL_OR_PATH`` - a model run by codit's engine, e.g. ``local:tiny-instruct``;
+* ``openai:MODEL@BASE_URL`` - an OpenAI-compatible server, e.g.
+  ``openai:qwen3-8b@http://localhost:8000/v1``; ``openai:MODEL`` alone means the OpenAI API.
+
+``BackendConfig`` holds everything else (concurrency, timeouts, retries, the cache file, the API
+key's environment variable) and is the single source of those flags.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from codit.backends.base import TextBackend
+from codit.backends.cache import ResponseCache
+from codit.errors import ConfigError
+
+_EXAMPLE = "local:MODEL_OR_PATH or openai:MODEL@BASE_URL (e.g. openai:qwen3-8b@http://localhost:8000/v1)"
+_OPENAI = re.compile(r"^openai:(?P<model>[^@\s]+?)(?:@(?P<url>https?://\S+))?$")
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A parsed spec: the backend kind, the model, and the server for ``openai``."""
+
+    kind: str
+    model: str
+    base_url: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "openai" and self.base_url:
+            return f"openai:{self.model}@{self.base_url}"
+        return f"{self.kind}:{self.model}"
+
+
+def parse_spec(spec: str) -> BackendSpec:
+    """Parse ``local:MODEL_OR_PATH`` or ``openai:MODEL@BASE_URL``.
+
+    Raises:
+        ConfigError: the string is neither form.
+    """
+    spec = spec.strip()
+    if spec.startswith("local:") and spec[len("local:") :].strip():
+        return BackendSpec("local", spec[len("local:") :].strip())
+    match = _OPENAI.match(spec)
+    if match:
+        return BackendSpec("openai", match["model"], match["url"])
+    raise ConfigError(f"backend spec {spec!r} is not understood; write {_EXAMPLE}")
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """How codit talks to a text backend."""
+
+    api_key_env: str = field(
+        default="OPENAI_API_KEY",
+        metadata={"help": "environment variable holding the API key of an openai backend"},
+    )
+    concurrency: int = field(default=8, metadata={"help": "requests in flight at once (openai)"})
+    timeout: float = field(default=120.0, metadata={"help": "seconds to wait for one reply (openai)"})
+    max_retries: int = field(
+        default=5, metadata={"help": "retries on rate limits, server errors and timeouts (openai)"}
+    )
+    retry_delay: float = field(
+        default=1.0, metadata={"help": "first backoff in seconds, doubled on each retry (openai)"}
+    )
+    cache: str | None = field(
+        default=None,
+        metadata={"help": "SQLite response cache; a rerun reuses every finished call"},
+    )
+    device: str = field(default="auto", metadata={"help": "device of a local backend"})
+    dtype: str = field(default="auto", metadata={"help": "dtype of a local backend"})
+    batch_size: int = field(default=8, metadata={"help": "conversations per batch (local)"})
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.concurrency < 1:
+            problems.append(f"--concurrency must be at least 1, not {self.concurrency}")
+        if self.timeout <= 0:
+            problems.append(f"--timeout must be positive, not {self.timeout}")
+        if self.max_retries < 0:
+            problems.append(f"--max-retries must be at least 0, not {self.max_retries}")
+        if self.retry_delay < 0:
+            problems.append(f"--retry-delay must be at least 0, not {self.retry_delay}")
+        if self.batch_size < 1:
+            problems.append(f"--batch-size must be at least 1, not {self.batch_size}")
+        if not self.api_key_env:
+            problems.append("--api-key-env must name an environment variable")
+        if problems:
+            raise ConfigError(problems)
+
+
+def open_backend(spec: str | BackendSpec, config: BackendConfig | None = None) -> TextBackend:
+    """Build the backend a spec names, with its response cache if ``config.cache`` is set."""
+    parsed = parse_spec(spec) if isinstance(spec, str) else spec
+    config = config or BackendConfig()
+    cache = ResponseCache(Path(config.cache)) if config.cache else None
+    if parsed.kind == "local":
+        from codit.backends.local import LocalBackend
+
+        return LocalBackend(
+            parsed.model,
+            device=config.device,
+            dtype=config.dtype,
+            batch_size=config.batch_size,
+            cache=cache,
+        )
+    from codit.backends.openai import OpenAIBackend
+
+    return OpenAIBackend(
+        parsed.model,
+        parsed.base_url,
+        api_key_env=config.api_key_env,
+        concurrency=config.concurrency,
+        timeout=config.timeout,
+        max_retries=config.max_retries,
+        retry_delay=config.retry_delay,
+        cache=cache,
+    )

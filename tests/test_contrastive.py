@@ -1,0 +1,75 @@
+"""The score rules on hand-computed tensors, and their invariants."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from codit.decoding.contrastive import codit_scores, obrien_scores, plausibility_mask
+
+P_POST = torch.tensor([[0.6, 0.3, 0.095, 0.005]])
+P_BASE = torch.tensor([[0.5, 0.1, 0.2, 0.2]])
+
+
+def test_codit_rule_by_hand():
+    scores = codit_scores(P_POST.log(), P_BASE.log(), alpha=0.1, beta=1.0)
+    # keep p_post >= 0.06: tokens 0, 1, 2; score = log(p_post / p_base)
+    expected = torch.tensor([[math.log(0.6 / 0.5), math.log(0.3 / 0.1), math.log(0.095 / 0.2), -math.inf]])
+    assert torch.allclose(scores, expected, atol=1e-6)
+    assert scores.argmax().item() == 1  # contrast picks the token the base finds unlikely
+
+
+def test_codit_beta_scales_the_base_term():
+    scores = codit_scores(P_POST.log(), P_BASE.log(), alpha=0.0, beta=0.5)
+    expected = P_POST.log() - 0.5 * P_BASE.log()
+    assert torch.allclose(scores, expected, atol=1e-6)
+
+
+def test_scores_are_shift_invariant_in_logits():
+    logits = torch.randn(3, 11)
+    base = torch.randn(3, 11)
+    a = codit_scores(logits, base, 0.05, 1.0)
+    b = codit_scores(logits + 7.0, base - 3.0, 0.05, 1.0)
+    assert torch.equal(torch.isinf(a), torch.isinf(b))
+    assert torch.allclose(a[~torch.isinf(a)], b[~torch.isinf(b)], atol=1e-5)
+
+
+def test_obrien_rule_by_hand():
+    post = torch.tensor([[2.0, 1.0, 0.0, -10.0]])
+    base = torch.tensor([[1.0, -1.0, 0.0, 0.0]])
+    scores = obrien_scores(post, base, alpha=0.1, beta=0.5)
+    # p_post of token 2 is e^0/(e^2+e^1+e^0+e^-10) ~ 0.09 >= 0.1 * 0.665 -> kept; token 3 dropped
+    expected = torch.tensor([[1.5 * 2 - 0.5 * 1, 1.5 * 1 + 0.5, 0.0, -math.inf]])
+    assert torch.allclose(scores, expected)
+
+
+def test_mask_threshold_is_relative_to_the_max():
+    logp = torch.tensor([[0.5, 0.05, 0.049, 0.401]]).log()
+    mask = plausibility_mask(logp, alpha=0.1)
+    assert mask.tolist() == [[True, True, False, True]]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.01, 0.5, 1.0])
+def test_mask_always_keeps_the_argmax(alpha):
+    torch.manual_seed(0)
+    logits = torch.randn(64, 50) * 5
+    mask = plausibility_mask(torch.log_softmax(logits, -1), alpha)
+    assert mask.gather(1, logits.argmax(-1, keepdim=True)).all()
+    for rule in (codit_scores, obrien_scores):
+        scores = rule(logits, torch.randn(64, 50), alpha, 1.0)
+        assert torch.isfinite(scores.gather(1, logits.argmax(-1, keepdim=True))).all()
+
+
+def test_alpha_zero_beta_zero_is_the_instruct_distribution_exactly():
+    logits = torch.randn(4, 30)
+    base = torch.randn(4, 30)
+    base[0, 3] = -math.inf  # a base log-prob of -inf must not leak in through 0 * inf
+    assert torch.equal(codit_scores(logits, base, 0.0, 0.0), torch.log_softmax(logits, -1))
+    assert torch.equal(codit_scores(logits, None, 0.0, 1.0), torch.log_softmax(logits, -1))
+
+
+def test_bf16_logits_are_scored_in_float32():
+    scores = codit_scores(torch.randn(2, 8).bfloat16(), torch.randn(2, 8).bfloat16())
+    assert scores.dtype == torch.float32
