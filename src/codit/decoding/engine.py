@@ -6,6 +6,8 @@ contexts. Rows are left-padded, with attention masks and position ids that make 
 invisible, so a row's tokens do not depend on its neighbours. With ``continuous=True`` a row
 that finishes leaves the batch at once and the next queued prompt takes its slot (prefilled in
 both models and merged into the running caches), so long responses never hold short ones back.
+With ``continuous=False`` the engine batches statically, like ``model.generate``: a batch runs
+until its last row finishes, finished rows riding along, and only then takes new prompts.
 Only the sampled ids leave the device each step. In ``direct`` mode the base model is never
 run and the scores are the instruct model's own log-probabilities.
 
@@ -66,6 +68,7 @@ class _Row:
     max_new_tokens: int
     generator: torch.Generator | None
     tokens: list[int] = field(default_factory=list)
+    finished: bool = False
 
 
 def row_seed(seed: int, key: str) -> int:
@@ -89,7 +92,8 @@ class PairEngine:
         stop_ids: token ids that end a response (the instruct model's EOS ids).
         vocab_size: how many logits to score (the real vocabulary, ``len(tokenizer)``).
         batch_size: most rows decoded at once.
-        continuous: refill finished slots from the queue at once (else only an empty batch).
+        continuous: finished rows leave and queued prompts take their slots at once; else
+            static batching (finished rows stay until the whole batch is done).
     """
 
     def __init__(
@@ -244,6 +248,8 @@ class PairEngine:
         done: list[Completion] = []
         keep: list[int] = []
         for j, (row, token) in enumerate(zip(state.rows, ids, strict=True)):
+            if row.finished:  # static batching: a finished row rides along, ignored
+                continue
             row.tokens.append(token)
             reason = None
             text = None
@@ -259,11 +265,12 @@ class PairEngine:
             if reason is None:
                 keep.append(j)
                 continue
+            row.finished = True
             if text is None:
                 body = row.tokens[:-1] if reason == "stop" else row.tokens
                 text = self._text(body)
             done.append(Completion(row.key, text, list(row.tokens), reason, row.prompt_tokens, len(row.tokens)))
-        if done:
+        if done and (self.continuous or not keep):
             self._keep(state, keep)
         return done
 
