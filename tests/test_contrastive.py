@@ -66,8 +66,13 @@ def test_alpha_zero_beta_zero_is_the_instruct_distribution_exactly():
     logits = torch.randn(4, 30)
     base = torch.randn(4, 30)
     base[0, 3] = -math.inf  # a base log-prob of -inf must not leak in through 0 * inf
-    assert torch.equal(codit_scores(logits, base, 0.0, 0.0), torch.log_softmax(logits, -1))
-    assert torch.equal(codit_scores(logits, None, 0.0, 1.0), torch.log_softmax(logits, -1))
+    direct = codit_scores(logits, None, 0.0, 1.0)
+    assert torch.equal(codit_scores(logits, base, 0.0, 0.0), direct)
+    assert torch.allclose(torch.softmax(direct, -1), torch.softmax(logits, -1))
+    # with a plausibility cut but no contrast, the scores are the instruct log-probs, masked
+    cut = codit_scores(logits, base, 0.2, 0.0)
+    kept = torch.isfinite(cut)
+    assert torch.allclose(cut[kept], torch.log_softmax(logits, -1)[kept])
 
 
 def test_bf16_logits_are_scored_in_float32():

@@ -170,9 +170,10 @@ def test_resume_with_other_settings_is_refused(pair_dirs, tmp_path, capsys):
 
 
 def _incompatible_base(tmp_path: Path) -> Path:
-    import tiny_models
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
+
+    import tiny_models
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Whitespace()

@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
             continue
         tp, _ = _base_type(hints[f.name])
         if dataclasses.is_dataclass(tp):
-            add_arguments(parser, tp, skip)  # nested configs are flattened into one flag set
+            add_arguments(parser, tp, skip)  # type: ignore[arg-type]  # nested configs are flattened into one flag set
             continue
         help_text = f.metadata.get("help", "")
         default = _default(f)

@@ -10,9 +10,13 @@ Pure functions on logits tensors; no models, no state. The rules:
   Models"): on the same plausible set, ``score = (1 + beta) * s_post - beta * s_base`` on raw
   logits.
 
-With ``alpha = 0`` and ``beta = 0`` the ``codit`` rule is exactly ``log_softmax(logits_post)``,
-which is what direct generation samples from; the base term is skipped entirely (not multiplied
-by zero) so that the equivalence is bit-exact. This module does not sample; see ``sampling``.
+Scores matter only up to a constant per row (they are sampled through a softmax). With
+``alpha = 0`` and no base term (``beta = 0``, or direct generation) the ``codit`` rule returns the
+instruct logits themselves, whose softmax is the instruct model's distribution; direct mode and
+``alpha = beta = 0`` take this same path, so their equivalence is bit-exact, and the hot loop of
+direct generation does no extra pass over the vocabulary. The base term is skipped entirely
+(never multiplied by zero, which would turn a ``-inf`` into ``nan``). This module does not
+sample; see ``sampling``.
 """
 
 from __future__ import annotations
@@ -61,8 +65,11 @@ def codit_scores(
         beta: strength of the contrast, >= 0.
 
     Returns:
-        (B, V) scores (at least float32); sampling ``softmax(scores / T)`` is the CoDIT distribution.
+        (B, V) scores (at least float32), equal up to a per-row constant to the formula above;
+        sampling ``softmax(scores / T)`` is the CoDIT distribution.
     """
+    if (logits_base is None or beta == 0.0) and alpha <= 0.0:
+        return _upcast(logits_post)  # same softmax as log p_post: the instruct distribution
     logp_post = torch.log_softmax(_upcast(logits_post), dim=-1)
     if logits_base is None or beta == 0.0:
         scores = logp_post

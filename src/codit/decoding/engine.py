@@ -170,7 +170,7 @@ class PairEngine:
         scores = self.score(post, base, d.alpha, d.beta)
         gens = None
         if d.temperature > 0:
-            gens = [r.generator for r in state.rows]  # type: ignore[misc]
+            gens = [r.generator for r in state.rows if r.generator is not None]
         ids = next_tokens(scores, d.temperature, d.top_k, d.top_p, gens)
         state.last = ids
         return self._finish_rows(state, ids.tolist())

@@ -19,7 +19,7 @@ def supports_merging(cache: Any) -> bool:
     """True when every layer is a plain full-attention ``DynamicLayer``."""
     from transformers.cache_utils import DynamicLayer
 
-    layers = getattr(cache, "layers", None)
+    layers = getattr(cache, "layers", None) or []
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
 
 

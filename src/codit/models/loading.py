@@ -139,7 +139,7 @@ def load_model(
         )
     except Exception as err:
         raise _hub_error(name, err) from err
-    model.to(dev)
+    model.to(dev)  # type: ignore[arg-type]
     model.eval()
     info = {
         "name": name,
