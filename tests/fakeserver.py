@@ -69,7 +69,11 @@ def completion(model: str, text: str | None, finish_reason: str = "stop") -> dic
         "created": 0,
         "model": model,
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish_reason,
+            }
         ],
         "usage": {"prompt_tokens": 7, "completion_tokens": words, "total_tokens": 7 + words},
     }
@@ -87,7 +91,9 @@ class FakeServer:
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._alive = False
 
     @property
@@ -137,7 +143,9 @@ class FakeServer:
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
                     if self.path.rstrip("/") != "/v1/chat/completions":
-                        self._send(404, json.dumps({"error": {"message": "no such route"}}).encode())
+                        self._send(
+                            404, json.dumps({"error": {"message": "no such route"}}).encode()
+                        )
                         return
                     reply = server.script(body, n)
                     if reply.delay:
@@ -150,7 +158,13 @@ class FakeServer:
                         payload = reply.body
                     elif reply.status != 200:
                         payload = json.dumps(
-                            {"error": {"message": reply.error, "type": "scripted", "code": reply.status}}
+                            {
+                                "error": {
+                                    "message": reply.error,
+                                    "type": "scripted",
+                                    "code": reply.status,
+                                }
+                            }
                         ).encode()
                     else:
                         payload = json.dumps(
@@ -161,7 +175,9 @@ class FakeServer:
                     with server._lock:
                         server.in_flight -= 1
 
-            def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self, status: int, payload: bytes, headers: dict[str, str] | None = None
+            ) -> None:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")

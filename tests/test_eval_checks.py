@@ -10,66 +10,171 @@ from codit.evaluation.text import count_sentences, count_words, sentence_spans, 
 
 # (instruction id, kwargs, passing response, failing response): every id of the registry.
 CASES = [
-    ("keywords:existence", {"keywords": ["banana", "Tree"]},
-     "A BANANA fell from the tree.", "A banana fell."),
-    ("keywords:frequency", {"keyword": "cat", "frequency": 3, "relation": "at least"},
-     "cat, Cat, CAT!", "cat and cat"),
-    ("keywords:frequency", {"keyword": "cat", "frequency": 2, "relation": "less than"},
-     "one cat", "cat cat"),
-    ("keywords:forbidden_words", {"forbidden_words": ["red", "blue"]},
-     "A credible, bluish sky.", "The sky is Blue."),
-    ("keywords:letter_frequency", {"letter": "z", "let_frequency": 3, "let_relation": "at least"},
-     "Zigzag pizza", "zigzag"),
-    ("keywords:letter_frequency", {"letter": "a", "let_frequency": 2, "let_relation": "less than"},
-     "one A only", "banana"),
-    ("language:response_language", {"language": "de"},
-     "Das ist ein kurzer Satz auf Deutsch, und er ist ganz einfach zu lesen.",
-     "This is a short sentence in English, and it is quite easy to read."),
-    ("length_constraints:number_sentences", {"num_sentences": 3, "relation": "less than"},
-     "One. Two.", "One. Two! Three?"),
-    ("length_constraints:number_sentences", {"num_sentences": 3, "relation": "at least"},
-     "Dr. Smith came. He sat down. Then he left.", "Dr. Smith came. He left."),
-    ("length_constraints:number_paragraphs", {"num_paragraphs": 3},
-     "one\n***\ntwo\n***\nthree", "one\n***\n***\ntwo\n***\nthree"),
-    ("length_constraints:number_words", {"num_words": 5, "relation": "at least"},
-     "well-known words here now", "just three words"),
-    ("length_constraints:number_words", {"num_words": 4, "relation": "less than"},
-     "just three words", "four words are here"),
-    ("length_constraints:nth_paragraph_first_word",
-     {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "Then"},
-     "First part.\n\n\"Then, second part.", "First part.\n\nAfter that, second part."),
-    ("detectable_content:number_placeholders", {"num_placeholders": 2},
-     "Dear [name], see you at [address].", "Dear [name], see you."),
-    ("detectable_content:postscript", {"postscript_marker": "P.S."},
-     "Body text.\n\np. s. remember the milk", "Body text. PS remember"),
-    ("detectable_content:postscript", {"postscript_marker": "P.P.S"},
-     "Body.\nP.P.S. one more thing", "Body.\nP.S. one thing"),
-    ("detectable_format:number_bullet_lists", {"num_bullets": 2},
-     "Items:\n* one\n- two", "Items:\n* one\n* two\n* three"),
-    ("detectable_format:constrained_response", {},
-     "My answer is maybe. It depends.", "Maybe."),
-    ("detectable_format:number_highlighted_sections", {"num_highlights": 2},
-     "*one* and **two**", "*one* and ** ** and *\nbroken*"),
-    ("detectable_format:multiple_sections", {"section_spliter": "Section", "num_sections": 2},
-     "Section 1\nintro\nSection 2\nbody", "Section 1\nintro\nPart 2\nbody"),
-    ("detectable_format:json_format", {},
-     '```json\n{"a": {"b": [1, 2, {"c": null}]}}\n```', 'Here it is: {"a": 1}'),
+    (
+        "keywords:existence",
+        {"keywords": ["banana", "Tree"]},
+        "A BANANA fell from the tree.",
+        "A banana fell.",
+    ),
+    (
+        "keywords:frequency",
+        {"keyword": "cat", "frequency": 3, "relation": "at least"},
+        "cat, Cat, CAT!",
+        "cat and cat",
+    ),
+    (
+        "keywords:frequency",
+        {"keyword": "cat", "frequency": 2, "relation": "less than"},
+        "one cat",
+        "cat cat",
+    ),
+    (
+        "keywords:forbidden_words",
+        {"forbidden_words": ["red", "blue"]},
+        "A credible, bluish sky.",
+        "The sky is Blue.",
+    ),
+    (
+        "keywords:letter_frequency",
+        {"letter": "z", "let_frequency": 3, "let_relation": "at least"},
+        "Zigzag pizza",
+        "zigzag",
+    ),
+    (
+        "keywords:letter_frequency",
+        {"letter": "a", "let_frequency": 2, "let_relation": "less than"},
+        "one A only",
+        "banana",
+    ),
+    (
+        "language:response_language",
+        {"language": "de"},
+        "Das ist ein kurzer Satz auf Deutsch, und er ist ganz einfach zu lesen.",
+        "This is a short sentence in English, and it is quite easy to read.",
+    ),
+    (
+        "length_constraints:number_sentences",
+        {"num_sentences": 3, "relation": "less than"},
+        "One. Two.",
+        "One. Two! Three?",
+    ),
+    (
+        "length_constraints:number_sentences",
+        {"num_sentences": 3, "relation": "at least"},
+        "Dr. Smith came. He sat down. Then he left.",
+        "Dr. Smith came. He left.",
+    ),
+    (
+        "length_constraints:number_paragraphs",
+        {"num_paragraphs": 3},
+        "one\n***\ntwo\n***\nthree",
+        "one\n***\n***\ntwo\n***\nthree",
+    ),
+    (
+        "length_constraints:number_words",
+        {"num_words": 5, "relation": "at least"},
+        "well-known words here now",
+        "just three words",
+    ),
+    (
+        "length_constraints:number_words",
+        {"num_words": 4, "relation": "less than"},
+        "just three words",
+        "four words are here",
+    ),
+    (
+        "length_constraints:nth_paragraph_first_word",
+        {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "Then"},
+        'First part.\n\n"Then, second part.',
+        "First part.\n\nAfter that, second part.",
+    ),
+    (
+        "detectable_content:number_placeholders",
+        {"num_placeholders": 2},
+        "Dear [name], see you at [address].",
+        "Dear [name], see you.",
+    ),
+    (
+        "detectable_content:postscript",
+        {"postscript_marker": "P.S."},
+        "Body text.\n\np. s. remember the milk",
+        "Body text. PS remember",
+    ),
+    (
+        "detectable_content:postscript",
+        {"postscript_marker": "P.P.S"},
+        "Body.\nP.P.S. one more thing",
+        "Body.\nP.S. one thing",
+    ),
+    (
+        "detectable_format:number_bullet_lists",
+        {"num_bullets": 2},
+        "Items:\n* one\n- two",
+        "Items:\n* one\n* two\n* three",
+    ),
+    ("detectable_format:constrained_response", {}, "My answer is maybe. It depends.", "Maybe."),
+    (
+        "detectable_format:number_highlighted_sections",
+        {"num_highlights": 2},
+        "*one* and **two**",
+        "*one* and ** ** and *\nbroken*",
+    ),
+    (
+        "detectable_format:multiple_sections",
+        {"section_spliter": "Section", "num_sections": 2},
+        "Section 1\nintro\nSection 2\nbody",
+        "Section 1\nintro\nPart 2\nbody",
+    ),
+    (
+        "detectable_format:json_format",
+        {},
+        '```json\n{"a": {"b": [1, 2, {"c": null}]}}\n```',
+        'Here it is: {"a": 1}',
+    ),
     ("detectable_format:title", {}, "<<Ode to Joy>>\nLa la.", "<< >>\nno title"),
-    ("combination:two_responses", {},
-     "First answer.\n******\nSecond answer.", "Same.\n******\nSame."),
-    ("combination:repeat_prompt", {"prompt_to_repeat": "Write a poem."},
-     "write a POEM. Roses are red.", "Sure! Write a poem."),
-    ("startend:end_checker", {"end_phrase": "Any other questions?"},
-     'Done. any other questions?"  ', "Any other questions? Bye."),
+    (
+        "combination:two_responses",
+        {},
+        "First answer.\n******\nSecond answer.",
+        "Same.\n******\nSame.",
+    ),
+    (
+        "combination:repeat_prompt",
+        {"prompt_to_repeat": "Write a poem."},
+        "write a POEM. Roses are red.",
+        "Sure! Write a poem.",
+    ),
+    (
+        "startend:end_checker",
+        {"end_phrase": "Any other questions?"},
+        'Done. any other questions?"  ',
+        "Any other questions? Bye.",
+    ),
     ("startend:quotation", {}, '  "All of it quoted."\n', '"Quoted" then not.'),
-    ("change_case:capital_word_frequency", {"capital_frequency": 3, "capital_relation": "at least"},
-     "I DON'T know", "Only ONE capital word here"),
-    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "less than"},
-     "Only ONE here", "TWO CAPS"),
-    ("change_case:english_capital", {},
-     "THIS IS AN ENGLISH SENTENCE. EVERY LETTER IS CAPITALIZED!", "Every Word Is Capitalized."),
-    ("change_case:english_lowercase", {},
-     "every letter of this english sentence is lowercase.", "Almost every letter is lowercase."),
+    (
+        "change_case:capital_word_frequency",
+        {"capital_frequency": 3, "capital_relation": "at least"},
+        "I DON'T know",
+        "Only ONE capital word here",
+    ),
+    (
+        "change_case:capital_word_frequency",
+        {"capital_frequency": 2, "capital_relation": "less than"},
+        "Only ONE here",
+        "TWO CAPS",
+    ),
+    (
+        "change_case:english_capital",
+        {},
+        "THIS IS AN ENGLISH SENTENCE. EVERY LETTER IS CAPITALIZED!",
+        "Every Word Is Capitalized.",
+    ),
+    (
+        "change_case:english_lowercase",
+        {},
+        "every letter of this english sentence is lowercase.",
+        "Almost every letter is lowercase.",
+    ),
     ("punctuation:no_comma", {}, "No commas here; none at all.", "One, two."),
 ]
 
@@ -86,7 +191,9 @@ def test_check_passes_and_fails(instruction_id: str, kwargs: dict, good: str, ba
 
 
 @pytest.mark.parametrize(("instruction_id", "kwargs", "good", "bad"), CASES)
-def test_empty_response_never_follows(instruction_id: str, kwargs: dict, good: str, bad: str) -> None:
+def test_empty_response_never_follows(
+    instruction_id: str, kwargs: dict, good: str, bad: str
+) -> None:
     assert follows(instruction_id, "", kwargs) is False
     assert follows(instruction_id, " \n\t", kwargs, loose=True) is False
 
@@ -115,13 +222,19 @@ def test_repeat_prompt_falls_back_to_the_prompt() -> None:
 def test_loose_variants_are_ifeval_s_eight() -> None:
     variants = loose_variants("Sure:\n*body*\nBye")
     assert variants == [
-        "Sure:\n*body*\nBye", "Sure:\nbody\nBye", "*body*\nBye", "Sure:\n*body*",
-        "*body*", "body\nBye", "Sure:\nbody", "body",
+        "Sure:\n*body*\nBye",
+        "Sure:\nbody\nBye",
+        "*body*\nBye",
+        "Sure:\n*body*",
+        "*body*",
+        "body\nBye",
+        "Sure:\nbody",
+        "body",
     ]
 
 
 def test_loose_mode_forgives_a_preamble_and_markdown() -> None:
-    response = "Sure, here it is:\n\"the whole answer in quotes\""
+    response = 'Sure, here it is:\n"the whole answer in quotes"'
     assert not follows("startend:quotation", response, {})
     assert follows("startend:quotation", response, {}, loose=True)
     assert not follows("punctuation:no_comma", response, {})
@@ -134,8 +247,14 @@ def test_unicode_responses() -> None:
     assert count_words("naïve café — déjà vu 東京") == 5
     assert follows("punctuation:no_comma", "Ein Satz、with an ideographic comma", {})
     assert not follows("punctuation:no_comma", "Un, deux", {})
-    assert follows("language:response_language", "これは日本語で書かれた短い文章です。今日はいい天気ですね。", {"language": "ja"})
-    assert follows("change_case:english_lowercase", "ünïcode is fine in lowercase english text here", {})
+    assert follows(
+        "language:response_language",
+        "これは日本語で書かれた短い文章です。今日はいい天気ですね。",
+        {"language": "ja"},
+    )
+    assert follows(
+        "change_case:english_lowercase", "ünïcode is fine in lowercase english text here", {}
+    )
 
 
 def test_markdown_and_json_in_fences() -> None:
@@ -145,7 +264,9 @@ def test_markdown_and_json_in_fences() -> None:
     assert not follows("detectable_format:json_format", '```python\n{"a": 1}\n```', {})
     assert not follows("detectable_format:json_format", '```json\n{"a": 1,}\n```', {})
     # A bullet needs the star at the start of a line, and bold text is not a bullet.
-    assert follows("detectable_format:number_bullet_lists", "**Bold**\n* one\n  - two", {"num_bullets": 2})
+    assert follows(
+        "detectable_format:number_bullet_lists", "**Bold**\n* one\n  - two", {"num_bullets": 2}
+    )
 
 
 def test_language_undetectable_counts_as_followed() -> None:
@@ -155,7 +276,10 @@ def test_language_undetectable_counts_as_followed() -> None:
 
 def test_language_detection_is_deterministic() -> None:
     text = "Ciao, come stai? Oggi è una bella giornata."
-    assert len({follows("language:response_language", text, {"language": "it"}) for _ in range(5)}) == 1
+    assert (
+        len({follows("language:response_language", text, {"language": "it"}) for _ in range(5)})
+        == 1
+    )
 
 
 def test_nth_paragraph_counts_non_empty_paragraphs() -> None:
@@ -203,6 +327,18 @@ def test_count_words_is_ifevals() -> None:
 
 def test_word_tokens_split_contractions_and_punctuation() -> None:
     assert word_tokens("DON'T stop, I'M HERE. CANNOT (NOW)!") == [
-        "DO", "N'T", "stop", ",", "I", "'M", "HERE.", "CAN", "NOT", "(", "NOW", ")", "!",
+        "DO",
+        "N'T",
+        "stop",
+        ",",
+        "I",
+        "'M",
+        "HERE.",
+        "CAN",
+        "NOT",
+        "(",
+        "NOW",
+        ")",
+        "!",
     ]
     assert word_tokens("WELL-KNOWN 1,000 U.S.A.") == ["WELL-KNOWN", "1,000", "U.S.A."]

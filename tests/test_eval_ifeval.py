@@ -48,10 +48,23 @@ def test_every_real_prompt_parses_and_every_instruction_has_a_check() -> None:
 @needs_ifeval
 def test_cli_on_gpt4_responses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "gpt4"
-    assert main(["eval", "ifeval", "--responses", str(GPT4), "--input-data", str(INPUT),
-                 "--output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "ifeval",
+                "--responses",
+                str(GPT4),
+                "--input-data",
+                str(INPUT),
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
-    # The IFEval paper reports 0.769 / 0.836 strict and 0.793 / 0.854 loose for these responses.
+    # The IFEval paper reports about 0.77 / 0.84 strict for GPT-4, loose a few points higher.
     assert 0.74 <= metrics["prompt_level_strict"] <= 0.80
     assert 0.81 <= metrics["instruction_level_strict"] <= 0.87
     assert metrics["prompt_level_strict"] <= metrics["prompt_level_loose"] <= 0.83
@@ -61,24 +74,40 @@ def test_cli_on_gpt4_responses(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert all(0 <= v <= 1 for v in metrics["per_instruction"].values())
     verdicts = [json.loads(line) for line in (out / "verdicts.jsonl").read_text().splitlines()]
     assert len(verdicts) == 541
-    assert all(len(v["follow_strict"]) == len(v["instruction_id_list"]) == len(v["follow_loose"])
-               for v in verdicts)
+    assert all(
+        len(v["follow_strict"]) == len(v["instruction_id_list"]) == len(v["follow_loose"])
+        for v in verdicts
+    )
     assert (out / "per_instruction.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = capsys.readouterr().out
     assert "prompt-level accuracy" in table and "punctuation:no_comma" in table
 
 
 PROMPTS = [
-    {"key": 1, "prompt": "Write without commas.", "instruction_id_list": ["punctuation:no_comma"],
-     "kwargs": [{}]},
-    {"key": 2, "prompt": "Give a title and end with Bye.",
-     "instruction_id_list": ["detectable_format:title", "startend:end_checker"],
-     "kwargs": [{}, {"end_phrase": "Bye.", "keywords": None}]},
-    {"key": 3, "prompt": "Use at least three words.",
-     "instruction_id_list": ["length_constraints:number_words"],
-     "kwargs": [{"num_words": 3, "relation": "at least"}]},
-    {"key": 4, "prompt": "Quote everything.", "instruction_id_list": ["startend:quotation"],
-     "kwargs": [{}]},
+    {
+        "key": 1,
+        "prompt": "Write without commas.",
+        "instruction_id_list": ["punctuation:no_comma"],
+        "kwargs": [{}],
+    },
+    {
+        "key": 2,
+        "prompt": "Give a title and end with Bye.",
+        "instruction_id_list": ["detectable_format:title", "startend:end_checker"],
+        "kwargs": [{}, {"end_phrase": "Bye.", "keywords": None}],
+    },
+    {
+        "key": 3,
+        "prompt": "Use at least three words.",
+        "instruction_id_list": ["length_constraints:number_words"],
+        "kwargs": [{"num_words": 3, "relation": "at least"}],
+    },
+    {
+        "key": 4,
+        "prompt": "Quote everything.",
+        "instruction_id_list": ["startend:quotation"],
+        "kwargs": [{}],
+    },
 ]
 
 
@@ -89,26 +118,37 @@ def small_input(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def small_responses(tmp_path: Path) -> Path:
-    return write_jsonl(tmp_path / "responses.jsonl", [
-        # codit's own generation record, matched by id
-        {"id": "1", "messages": [{"role": "user", "content": "Write without commas."},
-                                 {"role": "assistant", "content": "Sure, here:\nno commas here"}],
-         "meta": {"model": "m"}},
-        # IFEval's format, matched by prompt text
-        {"prompt": "Give a title and end with Bye.", "response": "<<T>>\nBody\nBye."},
-        # TRL's prompt-completion format
-        {"prompt": "Use at least three words.", "completion": "one two"},
-        # answers no prompt of the input
-        {"prompt": "Something else entirely.", "response": "whatever"},
-    ])
+    return write_jsonl(
+        tmp_path / "responses.jsonl",
+        [
+            # codit's own generation record, matched by id
+            {
+                "id": "1",
+                "messages": [
+                    {"role": "user", "content": "Write without commas."},
+                    {"role": "assistant", "content": "Sure, here:\nno commas here"},
+                ],
+                "meta": {"model": "m"},
+            },
+            # IFEval's format, matched by prompt text
+            {"prompt": "Give a title and end with Bye.", "response": "<<T>>\nBody\nBye."},
+            # TRL's prompt-completion format
+            {"prompt": "Use at least three words.", "completion": "one two"},
+            # answers no prompt of the input
+            {"prompt": "Something else entirely.", "response": "whatever"},
+        ],
+    )
 
 
 def test_hand_made_file_gives_hand_computed_accuracies(
     small_input: Path, small_responses: Path, tmp_path: Path
 ) -> None:
     metrics, paths = run_ifeval(
-        IFEvalConfig(output=str(tmp_path / "out"), responses=str(small_responses),
-                     input_data=str(small_input))
+        IFEvalConfig(
+            output=str(tmp_path / "out"),
+            responses=str(small_responses),
+            input_data=str(small_input),
+        )
     )
     # Prompt 1 fails strict (a comma in the preamble) but passes loose (preamble dropped);
     # prompt 2 passes both instructions; prompt 3 has two words; prompt 4 has no response.
@@ -130,10 +170,13 @@ def test_hand_made_file_gives_hand_computed_accuracies(
 
 
 def test_first_response_wins_and_duplicates_are_counted(small_input: Path, tmp_path: Path) -> None:
-    responses = write_jsonl(tmp_path / "r.jsonl", [
-        {"key": 1, "response": "no commas"},
-        {"key": 1, "response": "with, commas"},
-    ])
+    responses = write_jsonl(
+        tmp_path / "r.jsonl",
+        [
+            {"key": 1, "response": "no commas"},
+            {"key": 1, "response": "with, commas"},
+        ],
+    )
     prompts = load_prompts(small_input)
     matching = match_responses(prompts, load_responses(responses))
     assert matching.by_key == {"1": "no commas"} and matching.duplicates == 1
@@ -144,8 +187,10 @@ def test_first_response_wins_and_duplicates_are_counted(small_input: Path, tmp_p
 def test_bad_inputs_are_data_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="does not exist"):
         load_prompts(tmp_path / "nope.jsonl")
-    bad = write_jsonl(tmp_path / "bad.jsonl", [
-        {"key": 1, "prompt": "p", "instruction_id_list": ["made:up"], "kwargs": [{}]}])
+    bad = write_jsonl(
+        tmp_path / "bad.jsonl",
+        [{"key": 1, "prompt": "p", "instruction_id_list": ["made:up"], "kwargs": [{}]}],
+    )
     with pytest.raises(DataError, match="made:up"):
         load_prompts(bad)
     no_response = write_jsonl(tmp_path / "r.jsonl", [{"prompt": "p", "answer": "x"}])
@@ -153,15 +198,20 @@ def test_bad_inputs_are_data_errors(tmp_path: Path) -> None:
         load_responses(no_response)
 
 
-def test_cli_needs_exactly_one_source(small_input: Path, tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["eval", "ifeval", "--input-data", str(small_input), "--output", str(tmp_path)]) == 2
+def test_cli_needs_exactly_one_source(
+    small_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["eval", "ifeval", "--input-data", str(small_input), "--output", str(tmp_path)]) == 2
+    )
     assert "exactly one of --responses" in capsys.readouterr().err
 
 
 def test_cli_model_generates_then_evaluates_and_resumes(small_input: Path, tmp_path: Path) -> None:
-    answer = {"Write without commas.": "No commas at all",
-              "Give a title and end with Bye.": "<<A title>>\nBye."}
+    answer = {
+        "Write without commas.": "No commas at all",
+        "Give a title and end with Bye.": "<<A title>>\nBye.",
+    }
 
     def script(body: dict, n: int) -> Reply:
         prompt = body["messages"][-1]["content"]
@@ -171,8 +221,19 @@ def test_cli_model_generates_then_evaluates_and_resumes(small_input: Path, tmp_p
 
     out = tmp_path / "out"
     with FakeServer(script) as server:
-        args = ["eval", "ifeval", "--model", f"openai:fake@{server.url}", "--input-data",
-                str(small_input), "--output", str(out), "--no-progress", "--retry-delay", "0.01"]
+        args = [
+            "eval",
+            "ifeval",
+            "--model",
+            f"openai:fake@{server.url}",
+            "--input-data",
+            str(small_input),
+            "--output",
+            str(out),
+            "--no-progress",
+            "--retry-delay",
+            "0.01",
+        ]
         assert main(args) == 0
         assert len(server.requests) == 4
         assert server.requests[0]["max_tokens"] == 1280 and server.requests[0]["temperature"] == 0
@@ -187,3 +248,40 @@ def test_cli_model_generates_then_evaluates_and_resumes(small_input: Path, tmp_p
         assert main(args) == 0
         assert len(server.requests) == 5
         assert server.requests[-1]["messages"][-1]["content"] == "Quote everything."
+
+
+def test_cli_model_with_a_local_model(
+    pair_dirs: tuple[Path, Path], small_input: Path, tmp_path: Path
+) -> None:
+    instruct, _ = pair_dirs
+    out = tmp_path / "local"
+    assert (
+        main(
+            [
+                "eval",
+                "ifeval",
+                "--model",
+                str(instruct),
+                "--input-data",
+                str(small_input),
+                "--limit",
+                "2",
+                "--max-new-tokens",
+                "4",
+                "--device",
+                "cpu",
+                "--output",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    records = [json.loads(line) for line in (out / "responses.jsonl").read_text().splitlines()]
+    assert [r["key"] for r in records] == [1, 2]
+    assert all(
+        r["meta"]["backend"] == "local" and r["meta"]["completion_tokens"] <= 4 for r in records
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_prompts"] == 2 and metrics["missing_responses"] == 0
+    assert metrics["run"]["backend"]["device"] == "cpu"

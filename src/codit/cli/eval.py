@@ -61,10 +61,14 @@ def register(subparsers: Any) -> None:
         epilog=JUDGE_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    judge.add_argument("--a", required=True, metavar="FILE", help="responses of the model under test")
+    judge.add_argument(
+        "--a", required=True, metavar="FILE", help="responses of the model under test"
+    )
     judge.add_argument("--b", required=True, metavar="FILE", help="responses to compare against")
     judge.add_argument(
-        "--judge", required=True, metavar="SPEC",
+        "--judge",
+        required=True,
+        metavar="SPEC",
         help="the judge: openai:MODEL@BASE_URL or local:MODEL_OR_PATH",
     )
     judge.add_argument("--output", required=True, metavar="DIR", help="folder for the report")
@@ -118,7 +122,9 @@ def run_judge(args: argparse.Namespace) -> int:
     backend_config = from_namespace(BackendConfig, args)
     output = Path(args.output)
     if backend_config.cache is None:  # a rerun after a crash then repeats no finished judgment
-        backend_config = BackendConfig(**{**to_dict(backend_config), "cache": str(output / "cache.sqlite")})
+        backend_config = BackendConfig(
+            **{**to_dict(backend_config), "cache": str(output / "cache.sqlite")}
+        )
     from codit.backends.spec import open_backend, parse_spec
     from codit.evaluation.judge import format_summary, run_judge
 

@@ -113,7 +113,6 @@ class PairEngine:
         self.devices = [next(m.parameters()).device for m in self.models]
         self.tokenizer = tokenizer
         self.decoding = decoding
-        self.stop_ids = torch.tensor(sorted(set(stop_ids)), device=self.devices[0])
         self._stop_set = set(stop_ids)
         self.vocab_size = vocab_size
         self.batch_size = batch_size

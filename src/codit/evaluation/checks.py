@@ -129,9 +129,7 @@ def english_lowercase(response: str) -> bool:
     return detected is None or detected == "en"
 
 
-def capital_word_frequency(
-    response: str, *, capital_frequency: int, capital_relation: str
-) -> bool:
+def capital_word_frequency(response: str, *, capital_frequency: int, capital_relation: str) -> bool:
     """Words in all capitals occur ``capital_relation`` ``capital_frequency`` times.
 
     Words are Treebank tokens, so "DON'T" is two capital words and "WELL-KNOWN" one.

@@ -45,19 +45,25 @@ class IFEvalConfig:
     """What to evaluate and where to write the report (``codit eval ifeval``)."""
 
     output: str | None = field(
-        default=None, metadata={"help": "folder for metrics.json, verdicts.jsonl and the chart (required)"}
+        default=None,
+        metadata={"help": "folder for metrics.json, verdicts.jsonl and the chart (required)"},
     )
     responses: str | None = field(
-        default=None, metadata={"help": "responses file to score (JSONL: prompt/response, or codit records)"}
+        default=None,
+        metadata={"help": "responses file to score (JSONL: prompt/response, or codit records)"},
     )
     model: str | None = field(
         default=None,
-        metadata={"help": "generate the responses first with this model: a local model, "
-                  "local:MODEL_OR_PATH or openai:MODEL@BASE_URL"},
+        metadata={
+            "help": "generate the responses first with this model: a local model, "
+            "local:MODEL_OR_PATH or openai:MODEL@BASE_URL"
+        },
     )
     input_data: str | None = field(
         default=None,
-        metadata={"help": "IFEval prompts (default: ../shared/data/ifeval/input_data.jsonl if present)"},
+        metadata={
+            "help": "IFEval prompts (default: ../shared/data/ifeval/input_data.jsonl if present)"
+        },
     )
     limit: int | None = field(default=None, metadata={"help": "evaluate only the first N prompts"})
     max_new_tokens: int = field(
@@ -133,12 +139,16 @@ def load_prompts(path: str | Path) -> list[IFEvalPrompt]:
         where = f"{path}, record {n}"
         missing = [f for f in ("key", "prompt", "instruction_id_list", "kwargs") if f not in row]
         if missing:
-            raise DataError(f"{where} lacks {missing}; IFEval prompts need key, prompt, instruction_id_list, kwargs")
+            raise DataError(
+                f"{where} lacks {missing}; IFEval prompts need key, prompt, instruction_id_list, kwargs"
+            )
         ids, kwargs = row["instruction_id_list"], row["kwargs"]
         if len(ids) != len(kwargs):
             raise DataError(f"{where} has {len(ids)} instructions but {len(kwargs)} kwargs")
         try:
-            args = [instruction_arguments(i, k, row["prompt"]) for i, k in zip(ids, kwargs, strict=True)]
+            args = [
+                instruction_arguments(i, k, row["prompt"]) for i, k in zip(ids, kwargs, strict=True)
+            ]
         except DataError as err:
             raise DataError(f"{where}: {err}") from None
         prompts.append(IFEvalPrompt(row["key"], row["prompt"], list(ids), args))
@@ -268,7 +278,9 @@ def plot_per_instruction(metrics: dict[str, Any], path: Path, title: str = "IFEv
     rows = range(len(ids))
     ax.barh([r - 0.2 for r in rows], strict, height=0.4, label="strict", color="#3b6ea8")
     ax.barh([r + 0.2 for r in rows], loose, height=0.4, label="loose", color="#a8c6e8")
-    ax.set_yticks(list(rows), [f"{i} (n={metrics['per_instruction_count'][i]})" for i in ids], fontsize=8)
+    ax.set_yticks(
+        list(rows), [f"{i} (n={metrics['per_instruction_count'][i]})" for i in ids], fontsize=8
+    )
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("accuracy")
@@ -338,7 +350,9 @@ def generate_responses(
                 if result.error is not None:
                     errors.write({"key": p.key, "error": result.error, "meta": meta})
                     continue
-                answers.write({"key": p.key, "prompt": p.prompt, "response": result.text, "meta": meta})
+                answers.write(
+                    {"key": p.key, "prompt": p.prompt, "response": result.text, "meta": meta}
+                )
                 written += 1
             if progress is not None:
                 progress(len(chunk))
@@ -374,17 +388,25 @@ def run_ifeval(
             "no IFEval prompts: pass --input-data FILE (../shared/data/ifeval/input_data.jsonl was not found)"
         )
     prompts = load_prompts(input_path)[: config.limit]
-    output = Path(config.output)
+    output = Path(str(config.output))
     backend_config = backend_config or BackendConfig()
     if config.model is not None:
         responses_path = output / "responses.jsonl"
         backend = open_backend(backend_spec(config.model), backend_config)
         params = GenerationParams(max_new_tokens=config.max_new_tokens, temperature=0.0)
         if on_generate is not None:
-            done = {str(r.get("key")) for r in iter_records(responses_path)} if responses_path.exists() else set()
+            done = (
+                {str(r.get("key")) for r in iter_records(responses_path)}
+                if responses_path.exists()
+                else set()
+            )
             on_generate(sum(str(p.key) not in done for p in prompts))
         generate_responses(
-            prompts, backend, params, responses_path, chunk_size=4 * backend_config.batch_size,
+            prompts,
+            backend,
+            params,
+            responses_path,
+            chunk_size=4 * backend_config.batch_size,
             progress=progress,
         )
     else:
@@ -392,7 +414,9 @@ def run_ifeval(
     matching = match_responses(prompts, load_responses(responses_path))
     verdicts = evaluate(prompts, matching.by_key)
     metrics = summarize(verdicts)
-    metrics.update({"unmatched_responses": matching.unmatched, "duplicate_responses": matching.duplicates})
+    metrics.update(
+        {"unmatched_responses": matching.unmatched, "duplicate_responses": matching.duplicates}
+    )
     run = {
         "codit_version": __version__,
         "config": to_dict(config),

@@ -109,7 +109,9 @@ def load_template(path: str | Path | None = None) -> str:
 def render(template: str, instruction: str, response_a: str, response_b: str) -> str:
     """Fill the template in one pass, so braces inside the responses are left alone."""
     values = {"instruction": instruction, "response_a": response_a, "response_b": response_b}
-    return re.sub(r"\{(instruction|response_a|response_b)\}", lambda m: values[m.group(1)], template)
+    return re.sub(
+        r"\{(instruction|response_a|response_b)\}", lambda m: values[m.group(1)], template
+    )
 
 
 def parse_verdict(text: str) -> str | None:
@@ -167,7 +169,9 @@ def judge_pairs(
     for n, result in enumerate(results):
         pair, order = pairs[n // 2], ("ab", "ba")[n % 2]
         verdict = None if result.error is not None else parse_verdict(result.text)
-        judgments.append(Judgment(pair.id, order, result.text, verdict, result.error, result.cached))
+        judgments.append(
+            Judgment(pair.id, order, result.text, verdict, result.error, result.cached)
+        )
     return judgments
 
 
@@ -225,7 +229,9 @@ def summarize(judgments: list[Judgment], config: JudgeConfig) -> dict[str, Any]:
         "total": len(decided),
         "win_rate": win_rate(decided) if decided else None,
         "crr": capacity_recovery(decided) if decided else None,
-        "win_rate_ci": bootstrap_interval(decided, win_rate, config.bootstrap, config.seed, config.confidence),
+        "win_rate_ci": bootstrap_interval(
+            decided, win_rate, config.bootstrap, config.seed, config.confidence
+        ),
         "crr_ci": bootstrap_interval(
             decided, capacity_recovery, config.bootstrap, config.seed, config.confidence
         ),
@@ -248,7 +254,9 @@ def run_judge(
     template = load_template(config.template)
     pairs, unpaired_a, unpaired_b = pair_responses(load_responses(a_path), load_responses(b_path))
     if not pairs:
-        raise DataError(f"{a_path} and {b_path} share no record (by id or by prompt); nothing to judge")
+        raise DataError(
+            f"{a_path} and {b_path} share no record (by id or by prompt); nothing to judge"
+        )
     params = GenerationParams(max_new_tokens=config.max_new_tokens, temperature=0.0)
     judgments = judge_pairs(pairs, backend, params, template)
     metrics = summarize(judgments, config)

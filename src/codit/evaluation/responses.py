@@ -56,10 +56,14 @@ def load_responses(path: str | Path) -> list[Response]:
             prompt, text = row.get("prompt"), row["response"]
         elif "completion" in row:
             completion = row["completion"]
-            text = _from_messages(completion, where)[1] if isinstance(completion, list) else completion
+            text = (
+                _from_messages(completion, where)[1] if isinstance(completion, list) else completion
+            )
             prompt = row.get("prompt")
             if isinstance(prompt, list):
-                prompt = next((m.get("content") for m in reversed(prompt) if m.get("role") == "user"), None)
+                prompt = next(
+                    (m.get("content") for m in reversed(prompt) if m.get("role") == "user"), None
+                )
         elif "messages" in row:
             prompt, text = _from_messages(row["messages"], where)
         else:

@@ -27,12 +27,22 @@ import re
 
 # Abbreviations (lower case, without the final period) that do not end a sentence by themselves.
 # Punkt learns these from a corpus; these are the ones that occur in ordinary English prose.
-ABBREVIATIONS = frozenset(
-    ["mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "ft", "vs", "etc", "e.g", "i.e", "cf", "al", "approx", "dept", "est", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun", "no", "nos", "vol", "vols", "fig", "figs", "ch", "pp", "ed", "eds", "rev", "gen", "col", "lt", "sgt", "capt", "cmdr", "adm", "gov", "sen", "rep", "hon", "u.s", "u.k", "u.n", "a.m", "p.m", "d.c", "n.y", "l.a", "ph.d", "b.a", "m.a", "b.sc", "m.sc"]
-)
+# fmt: off
+ABBREVIATIONS = frozenset([
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "ft", "vs", "etc", "e.g", "i.e", "cf",
+    "al", "approx", "dept", "est", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun",
+    "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "tues", "wed", "thu", "thur",
+    "thurs", "fri", "sat", "sun", "no", "nos", "vol", "vols", "fig", "figs", "ch", "pp", "ed",
+    "eds", "rev", "gen", "col", "lt", "sgt", "capt", "cmdr", "adm", "gov", "sen", "rep", "hon",
+    "u.s", "u.k", "u.n", "a.m", "p.m", "d.c", "n.y", "l.a", "ph.d", "b.a", "m.a", "b.sc", "m.sc",
+])
 
 # Titles before a name: the capitalised word after them is a name, not a sentence start.
-TITLES = frozenset(["mr", "mrs", "ms", "dr", "prof", "st", "sr", "jr", "capt", "gen", "col", "lt", "sgt", "rev", "hon", "sen", "rep", "gov", "adm", "cmdr"])
+TITLES = frozenset([
+    "mr", "mrs", "ms", "dr", "prof", "st", "capt", "gen", "col", "lt", "sgt", "rev", "hon", "sen",
+    "rep", "gov", "adm", "cmdr",
+])
+# fmt: on
 
 # The characters Punkt accepts right after a sentence-ending character (its NonWord class).
 _NON_WORD = r"[?!)\";}\]*:@'({\[]"
@@ -130,7 +140,9 @@ def count_sentences(text: str) -> int:
     return len(sentence_spans(text))
 
 
-_CONTRACTION_WORDS = re.compile(r"(?i)\b(can)(not)\b|\b(gon|wan)(na)\b|\b(got)(ta)\b|\b(lem|gim)(me)\b")
+_CONTRACTION_WORDS = re.compile(
+    r"(?i)\b(can)(not)\b|\b(gon|wan)(na)\b|\b(got)(ta)\b|\b(lem|gim)(me)\b"
+)
 _CONTRACTION_SUFFIX = re.compile(r"(?i)([^'\s])('s|'m|'d|'ll|'re|'ve|n't)(?=\W|$)")
 
 
