@@ -18,10 +18,14 @@ def ce(logits: list[float], target: int) -> float:
 def test_info_nce_on_orthogonal_pairs_by_hand():
     h = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     # cos = identity; with tau = 1 each row is CE([1, 0], 0) = log(1 + e^-1), in both directions.
-    assert symmetric_info_nce(h, h, temperature=1.0).item() == pytest.approx(math.log(1 + math.exp(-1)))
+    assert symmetric_info_nce(h, h, temperature=1.0).item() == pytest.approx(
+        math.log(1 + math.exp(-1))
+    )
     # tau = 0.5 doubles the logits; the norms of the vectors do not matter (cosine).
     scaled = torch.tensor([[3.0, 0.0], [0.0, 0.2]])
-    assert symmetric_info_nce(scaled, h, temperature=0.5).item() == pytest.approx(math.log(1 + math.exp(-2)))
+    assert symmetric_info_nce(scaled, h, temperature=0.5).item() == pytest.approx(
+        math.log(1 + math.exp(-2))
+    )
 
 
 def test_info_nce_is_the_mean_of_both_directions():

@@ -108,8 +108,8 @@ def test_sampling_is_seeded_per_record(models64, tokenizer):
 
 
 def test_continuous_batching_with_mixed_lengths_equals_one_by_one(models64, tokenizer):
-    config = DecodingConfig(mode="codit", temperature=0.0, max_new_tokens=30)
-    reqs = requests(tokenizer, PROMPTS * 2, max_new=[3, 17, 1, 30, 9, 25, 2, 6, 12, 4])
+    config = DecodingConfig(mode="codit", temperature=0.0, max_new_tokens=20)
+    reqs = requests(tokenizer, PROMPTS * 2, max_new=[3, 11, 1, 20, 5, 14, 2, 6, 8, 4])
     reqs = [Request(f"{r.key}-{i}", r.prompt_ids, r.max_new_tokens) for i, r in enumerate(reqs)]
     continuous = run(models64, tokenizer, config, batch_size=3, continuous=True, reqs=reqs)
     static = run(models64, tokenizer, config, batch_size=3, continuous=False, reqs=reqs)

@@ -62,6 +62,10 @@ def sft_records(n: int = 8) -> list[dict[str, Any]]:
 def coin_records(n: int = 8) -> list[dict[str, Any]]:
     """CoIN pairs as ``codit paraphrase`` writes them; pairs of records share a group."""
     return [
-        {**r, "paraphrase": r["messages"][0]["content"].replace("a", "e"), "meta": {"level": "char", "group": f"g{i // 2}"}}
+        {
+            **r,
+            "paraphrase": r["messages"][0]["content"].replace("a", "e"),
+            "meta": {"level": "char", "group": f"g{i // 2}"},
+        }
         for i, r in enumerate(sft_records(n))
     ]

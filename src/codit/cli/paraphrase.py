@@ -37,7 +37,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = from_namespace(ParaphraseConfig, args)
-    backend_config = from_namespace(BackendConfig, argparse.Namespace(**{**vars(args), "config": None}))
+    backend_config = from_namespace(
+        BackendConfig, argparse.Namespace(**{**vars(args), "config": None})
+    )
     from tqdm import tqdm
 
     from codit.paraphrase.pipeline import paraphrase_file
@@ -47,7 +49,13 @@ def run(args: argparse.Namespace) -> int:
     def on_progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, unit="rec", disable=args.no_progress or None, file=sys.stderr, dynamic_ncols=True)
+            bar = tqdm(
+                total=total,
+                unit="rec",
+                disable=args.no_progress or None,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
         bar.update(done - bar.n)
 
     manifest = paraphrase_file(config, backend_config, on_progress)

@@ -13,7 +13,10 @@ from codit.config import add_arguments, from_namespace
 from codit.training.config import CoinConfig, DpoConfig, TrainConfig
 
 METHODS: dict[str, tuple[type, str]] = {
-    "sft": (TrainConfig, "supervised fine-tuning on conversational records, loss on the answers only"),
+    "sft": (
+        TrainConfig,
+        "supervised fine-tuning on conversational records, loss on the answers only",
+    ),
     "dpo": (DpoConfig, "direct preference optimisation on {prompt, chosen, rejected} records"),
     "coin": (CoinConfig, "contrastive instruction tuning (CoIN) on original/paraphrase pairs"),
 }
@@ -28,14 +31,17 @@ def register(subparsers: Any) -> None:
     methods = parser.add_subparsers(dest="method", metavar="METHOD", required=True)
     for name, (config_cls, help_text) in METHODS.items():
         sub = methods.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--config", help="YAML file of settings (keys as the flags); flags override it")
+        sub.add_argument(
+            "--config", help="YAML file of settings (keys as the flags); flags override it"
+        )
         add_arguments(sub, config_cls)
         sub.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     config_cls, _ = METHODS[args.method]
-    config = from_namespace(config_cls, args)
+    config: Any = from_namespace(config_cls, args)
+    train: Any
     if args.method == "sft":
         from codit.training.sft import train_sft as train
     elif args.method == "dpo":

@@ -38,7 +38,7 @@ from codit.backends.base import TextBackend
 from codit.backends.spec import BackendConfig, open_backend, parse_spec
 from codit.config import to_dict
 from codit.errors import ConfigError, DataError, require
-from codit.io.jsonl import Appender, read_ids
+from codit.io.jsonl import Appender, read_ids, repair_tail
 from codit.io.manifest import write_manifest
 from codit.io.prompts import prompt_hash
 from codit.paraphrase.perturb import PERTURBATIONS
@@ -47,37 +47,61 @@ from codit.training.data import read_jsonl
 log = logging.getLogger(__name__)
 
 LEVELS = ("char", "word", "sentence", "semantic")
-SEMANTIC_CHUNK = 32  # rewordings per backend call; a crash loses at most one chunk (the cache keeps it)
+SEMANTIC_CHUNK = (
+    32  # rewordings per backend call; a crash loses at most one chunk (the cache keeps it)
+)
 
 
 @dataclass(frozen=True)
 class ParaphraseConfig:
     """Settings of ``codit paraphrase``."""
 
-    input: str | None = field(default=None, metadata={"help": "instruction dataset, one JSON object per line"})
-    output: str | None = field(default=None, metadata={"help": "JSONL file of CoIN pairs (appended to; a rerun resumes)"})
+    input: str | None = field(
+        default=None, metadata={"help": "instruction dataset, one JSON object per line"}
+    )
+    output: str | None = field(
+        default=None, metadata={"help": "JSONL file of CoIN pairs (appended to; a rerun resumes)"}
+    )
     levels: tuple[str, ...] = field(
         default=("char", "word", "sentence"),
-        metadata={"help": "perturbation levels to draw from, comma-separated: char, word, sentence, semantic"},
+        metadata={
+            "help": "perturbation levels to draw from, comma-separated: char, word, sentence, semantic"
+        },
     )
     backend: str | None = field(
-        default=None, metadata={"help": "text backend for the semantic level: local:MODEL or openai:MODEL@URL"}
+        default=None,
+        metadata={"help": "text backend for the semantic level: local:MODEL or openai:MODEL@URL"},
     )
     min_similarity: float = field(
-        default=0.8, metadata={"help": "keep a semantic rewording only if its cosine similarity to the original is at least this, in [-1, 1]"}
+        default=0.8,
+        metadata={
+            "help": "keep a semantic rewording only if its cosine similarity to the original is at least this, in [-1, 1]"
+        },
     )
-    temperature: float = field(default=0.0, metadata={"help": "sampling temperature of the semantic backend, >= 0"})
-    max_new_tokens: int = field(default=256, metadata={"help": "longest rewording, in tokens, >= 1"})
-    seed: int = field(default=0, metadata={"help": "seed of the level draw and of every perturbation"})
-    limit: int | None = field(default=None, metadata={"help": "paraphrase only the first N records"})
+    temperature: float = field(
+        default=0.0, metadata={"help": "sampling temperature of the semantic backend, >= 0"}
+    )
+    max_new_tokens: int = field(
+        default=256, metadata={"help": "longest rewording, in tokens, >= 1"}
+    )
+    seed: int = field(
+        default=0, metadata={"help": "seed of the level draw and of every perturbation"}
+    )
+    limit: int | None = field(
+        default=None, metadata={"help": "paraphrase only the first N records"}
+    )
 
     def __post_init__(self) -> None:
         names = tuple(n.strip() for t in self.levels for n in t.split(",") if n.strip())
         object.__setattr__(self, "levels", names)
-        problems = [f"--{name} is required" for name in ("input", "output") if not getattr(self, name)]
+        problems = [
+            f"--{name} is required" for name in ("input", "output") if not getattr(self, name)
+        ]
         unknown = [n for n in names if n not in LEVELS]
         if unknown or not names:
-            problems.append(f"--levels takes {', '.join(LEVELS)}, not {', '.join(unknown) or 'nothing'}")
+            problems.append(
+                f"--levels takes {', '.join(LEVELS)}, not {', '.join(unknown) or 'nothing'}"
+            )
         if "semantic" in names and not self.backend:
             problems.append("--levels semantic needs --backend (local:MODEL or openai:MODEL@URL)")
         if self.backend:
@@ -129,22 +153,32 @@ def _source(row: dict[str, Any], line: int, where: str) -> Source:
             and messages[-2].get("role") == "user"
         )
         if not ok:
-            raise DataError(f"{where}: 'messages' must end with a user turn and the assistant's answer")
+            raise DataError(
+                f"{where}: 'messages' must end with a user turn and the assistant's answer"
+            )
         messages = [{"role": m["role"], "content": m["content"]} for m in messages]
         instruction, rest = messages[-2]["content"], ""
-        meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
+        meta = row["meta"] if isinstance(row.get("meta"), dict) else {}
         group = None if meta.get("group") is None else str(meta["group"])
     elif isinstance(row.get("instruction"), str) and isinstance(row.get("output"), str):
         instruction = row["instruction"]
         extra = row.get("input") or ""
         rest = f"\n\n{extra}" if extra else ""
-        messages = [{"role": "user", "content": instruction + rest}, {"role": "assistant", "content": row["output"]}]
+        messages = [
+            {"role": "user", "content": instruction + rest},
+            {"role": "assistant", "content": row["output"]},
+        ]
         group = hashlib.sha256(instruction.encode()).hexdigest()[:12]
     elif isinstance(row.get("prompt"), str) and isinstance(row.get("completion"), str):
         instruction, rest = row["prompt"], ""
-        messages = [{"role": "user", "content": instruction}, {"role": "assistant", "content": row["completion"]}]
+        messages = [
+            {"role": "user", "content": instruction},
+            {"role": "assistant", "content": row["completion"]},
+        ]
     else:
-        raise DataError(f"{where}: expected {SOURCE_SHAPE}; found fields: {', '.join(sorted(row)) or 'none'}")
+        raise DataError(
+            f"{where}: expected {SOURCE_SHAPE}; found fields: {', '.join(sorted(row)) or 'none'}"
+        )
     if not instruction.strip():
         raise DataError(f"{where}: the instruction is empty")
     key = str(row["id"]) if row.get("id") not in (None, "") else prompt_hash(messages)
@@ -173,7 +207,9 @@ def choose_level(key: str, levels: tuple[str, ...], seed: int) -> str:
     return _rng(seed, key, "level").choice(levels)
 
 
-def _pair(source: Source, paraphrase: str, level: str, similarity: float | None, seed: int) -> dict[str, Any]:
+def _pair(
+    source: Source, paraphrase: str, level: str, similarity: float | None, seed: int
+) -> dict[str, Any]:
     return {
         "id": source.id,
         "messages": source.messages,
@@ -186,40 +222,66 @@ def _pair(source: Source, paraphrase: str, level: str, similarity: float | None,
 Outcome = tuple[str, dict[str, Any] | None, dict[str, Any] | None]
 
 
-def _by_code(config: ParaphraseConfig, sources: list[Source], levels: dict[str, str]) -> Iterator[Outcome]:
+def _by_code(
+    config: ParaphraseConfig, sources: list[Source], levels: dict[str, str]
+) -> Iterator[Outcome]:
     for source in sources:
         level = levels[source.id]
         text = PERTURBATIONS[level](source.instruction, _rng(config.seed, source.id, level))
         if text == source.instruction:
-            yield level, None, {"id": source.id, "level": level, "error": "nothing to perturb at this level"}
+            yield (
+                level,
+                None,
+                {"id": source.id, "level": level, "error": "nothing to perturb at this level"},
+            )
         else:
             yield level, _pair(source, text, level, None, config.seed), None
 
 
-def _by_backend(config: ParaphraseConfig, backend: TextBackend, sources: list[Source]) -> Iterator[Outcome]:
+def _by_backend(
+    config: ParaphraseConfig, backend: TextBackend, sources: list[Source]
+) -> Iterator[Outcome]:
     """Reword through the backend in chunks; keep rewordings close enough in meaning."""
     from codit.backends.base import GenerationParams
     from codit.paraphrase.semantic import reword
     from codit.paraphrase.similarity import SentenceSimilarity
 
     similarity = SentenceSimilarity()
-    params = GenerationParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed)
+    params = GenerationParams(
+        max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed
+    )
     for start in range(0, len(sources), SEMANTIC_CHUNK):
         chunk = sources[start : start + SEMANTIC_CHUNK]
         answers = reword(backend, [s.instruction for s in chunk], params)
         usable = [i for i, (text, _) in enumerate(answers) if text is not None]
-        scores = similarity.scores([chunk[i].instruction for i in usable], [str(answers[i][0]) for i in usable])
+        scores = similarity.scores(
+            [chunk[i].instruction for i in usable], [str(answers[i][0]) for i in usable]
+        )
         score_of = dict(zip(usable, scores, strict=True))
         for i, (source, (text, raw)) in enumerate(zip(chunk, answers, strict=True)):
             score = score_of.get(i)
             if text is not None and score is not None and score >= config.min_similarity:
-                yield "semantic", _pair(source, text, "semantic", round(score, 4), config.seed), None
+                yield (
+                    "semantic",
+                    _pair(source, text, "semantic", round(score, 4), config.seed),
+                    None,
+                )
                 continue
             if text is None:
                 reason = raw.error or "the backend returned an empty or unchanged instruction"
             else:
                 reason = f"similarity {score:.3f} is below --min-similarity {config.min_similarity}"
-            yield "semantic", None, {"id": source.id, "level": "semantic", "error": reason, "raw": raw.text, "similarity": score}
+            yield (
+                "semantic",
+                None,
+                {
+                    "id": source.id,
+                    "level": "semantic",
+                    "error": reason,
+                    "raw": raw.text,
+                    "similarity": score,
+                },
+            )
 
 
 def paraphrase_file(
@@ -251,6 +313,8 @@ def paraphrase_file(
     sources = read_sources(config.input, config.limit)
     output = Path(config.output)
     errors_path = output.with_suffix(".errors.jsonl")
+    for path in (output, errors_path):
+        repair_tail(path)  # a torn last line from a killed run is made again
     done = read_ids(output) | read_ids(errors_path)
     todo = [s for s in sources if s.id not in done]
     levels = {s.id: choose_level(s.id, config.levels, config.seed) for s in todo}
@@ -281,5 +345,7 @@ def paraphrase_file(
         "errors": str(errors_path),
     }
     write_manifest(output, manifest)
-    log.info("paraphrased %d of %d records into %s", len(todo) - counts["errors"], len(todo), output)
+    log.info(
+        "paraphrased %d of %d records into %s", len(todo) - counts["errors"], len(todo), output
+    )
     return manifest

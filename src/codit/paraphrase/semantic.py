@@ -20,8 +20,10 @@ PROMPT = (
     "quotes, no explanation.\n\nInstruction:\n{instruction}"
 )
 
-_PREAMBLE = re.compile(r"^\s*(?:sure[,!.]?\s*)?(?:here(?:'s| is)[^:\n]*:|reworded instruction:|instruction:)\s*", re.I)
-_QUOTES = ("\"\"", "''", "“”", "``")
+_PREAMBLE = re.compile(
+    r"^\s*(?:sure[,!.]?\s*)?(?:here(?:'s| is)[^:\n]*:|reworded instruction:|instruction:)\s*", re.I
+)
+_QUOTES = ('""', "''", "“”", "``")
 
 
 def rewording_prompt(instruction: str) -> list[Message]:

@@ -46,6 +46,10 @@ class SentenceSimilarity:
         if not first:
             return []
         encode = self._encoder().encode
-        a = encode(first, batch_size=self.batch_size, normalize_embeddings=True, convert_to_tensor=True)
-        b = encode(second, batch_size=self.batch_size, normalize_embeddings=True, convert_to_tensor=True)
+        a = encode(
+            first, batch_size=self.batch_size, normalize_embeddings=True, convert_to_tensor=True
+        )
+        b = encode(
+            second, batch_size=self.batch_size, normalize_embeddings=True, convert_to_tensor=True
+        )
         return (a * b).sum(dim=-1).tolist()

@@ -46,7 +46,9 @@ def answer_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     )
 
 
-def symmetric_info_nce(h_orig: torch.Tensor, h_para: torch.Tensor, temperature: float = 0.05) -> torch.Tensor:
+def symmetric_info_nce(
+    h_orig: torch.Tensor, h_para: torch.Tensor, temperature: float = 0.05
+) -> torch.Tensor:
     """InfoNCE over the B x B cosine similarities, both directions averaged.
 
     Row i of ``h_orig`` and row i of ``h_para`` are a positive pair; every other row is a

@@ -56,21 +56,29 @@ class CoinTrainer(Trainer):
             use_cache=False,
         )
         half = labels.shape[0] // 2
-        gen = answer_loss(outputs.logits[:half], labels[:half]) + answer_loss(outputs.logits[half:], labels[half:])
+        gen = answer_loss(outputs.logits[:half], labels[:half]) + answer_loss(
+            outputs.logits[half:], labels[half:]
+        )
         if self.coin.contrastive:
             pooled = last_token_pool(outputs.hidden_states[-1], inputs["attention_mask"])  # (2B, D)
-            loss = coin_loss(pooled[:half], pooled[half:], gen, self.coin.temperature, self.coin.max_ratio)
+            loss = coin_loss(
+                pooled[:half], pooled[half:], gen, self.coin.temperature, self.coin.max_ratio
+            )
         else:
             loss = gen
         return (loss, outputs) if return_outputs else loss
 
 
-def _encode(tokenizer: Any, records: list[dict[str, Any]], max_length: int) -> tuple[list[dict], list[str | None], int]:
+def _encode(
+    tokenizer: Any, records: list[dict[str, Any]], max_length: int
+) -> tuple[list[dict], list[str | None], int]:
     """Encoded rows and their groups, without pairs whose answer the truncation removed."""
     rows, groups, dropped = [], [], 0
     for record in records:
         row = encode_pair(tokenizer, record, max_length)
-        if all(t == IGNORE for t in row["orig_labels"]) or all(t == IGNORE for t in row["para_labels"]):
+        if all(t == IGNORE for t in row["orig_labels"]) or all(
+            t == IGNORE for t in row["para_labels"]
+        ):
             dropped += 1
             continue
         rows.append(row)
@@ -78,7 +86,9 @@ def _encode(tokenizer: Any, records: list[dict[str, Any]], max_length: int) -> t
     return rows, groups, dropped
 
 
-def build_coin_trainer(config: CoinConfig, progress: bool = False) -> tuple[CoinTrainer, dict[str, Any]]:
+def build_coin_trainer(
+    config: CoinConfig, progress: bool = False
+) -> tuple[CoinTrainer, dict[str, Any]]:
     """Check the data, load the model and set up the CoIN trainer (not yet trained).
 
     Returns:
@@ -92,15 +102,21 @@ def build_coin_trainer(config: CoinConfig, progress: bool = False) -> tuple[Coin
             "which CoIN's batch layout needs; upgrade transformers"
         )
     config.check_output()
-    records = load_coin_pairs(config.data)
+    records = load_coin_pairs(str(config.data))
     train, held = split(records, config.eval_split, config.seed)
-    tokenizer, template_source = load_tokenizer(config.model)
+    tokenizer, template_source = load_tokenizer(str(config.model))
     train_rows, train_groups, dropped = _encode(tokenizer, train, config.max_length)
     held_rows, _, dropped_held = _encode(tokenizer, held, config.max_length)
     if dropped + dropped_held:
-        log.warning("%d pairs have no answer token left within --max-length %d; skipped", dropped + dropped_held, config.max_length)
+        log.warning(
+            "%d pairs have no answer token left within --max-length %d; skipped",
+            dropped + dropped_held,
+            config.max_length,
+        )
     if not train_rows:
-        raise DataError(f"no training pair of {config.data} keeps an answer token within --max-length {config.max_length}")
+        raise DataError(
+            f"no training pair of {config.data} keeps an answer token within --max-length {config.max_length}"
+        )
     order = pair_order(train_groups, config.batch_size, config.seed)
     model, model_info = load_model(config)
     if config.lora:
@@ -127,10 +143,13 @@ def build_coin_trainer(config: CoinConfig, progress: bool = False) -> tuple[Coin
         coin=config,
     )
     facts = {
-        "records": len(records), "train": len(train_rows), "eval": len(held_rows),
+        "records": len(records),
+        "train": len(train_rows),
+        "eval": len(held_rows),
         "dropped_too_long": dropped + dropped_held,
         "grouped": sum(g is not None for g in train_groups),
-        "chat_template": template_source, "model_info": model_info,
+        "chat_template": template_source,
+        "model_info": model_info,
     }
     return trainer, facts
 

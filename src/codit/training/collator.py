@@ -22,7 +22,9 @@ from typing import Any
 IGNORE = -100
 
 
-def encode_conversation(tokenizer: Any, messages: list[dict[str, str]], max_length: int) -> dict[str, list[int]]:
+def encode_conversation(
+    tokenizer: Any, messages: list[dict[str, str]], max_length: int
+) -> dict[str, list[int]]:
     """Token ids of a conversation and labels on its last (assistant) turn only.
 
     The prompt is the conversation before the last turn rendered with the generation prompt;
@@ -30,7 +32,9 @@ def encode_conversation(tokenizer: Any, messages: list[dict[str, str]], max_leng
     templates that write the prompt slightly differently on its own. Sequences longer than
     ``max_length`` keep their start.
     """
-    prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        messages[:-1], tokenize=False, add_generation_prompt=True
+    )
     full = tokenizer.apply_chat_template(messages, tokenize=False)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     ids = tokenizer(full, add_special_tokens=False)["input_ids"]
@@ -46,8 +50,10 @@ def encode_pair(tokenizer: Any, record: dict[str, Any], max_length: int) -> dict
     orig = encode_conversation(tokenizer, record["messages"], max_length)
     para = encode_conversation(tokenizer, record["paraphrased"], max_length)
     return {
-        "orig_input_ids": orig["input_ids"], "orig_labels": orig["labels"],
-        "para_input_ids": para["input_ids"], "para_labels": para["labels"],
+        "orig_input_ids": orig["input_ids"],
+        "orig_labels": orig["labels"],
+        "para_input_ids": para["input_ids"],
+        "para_labels": para["labels"],
     }
 
 
@@ -124,4 +130,9 @@ class CoinCollator:
             label_ids[row, width - len(lab) :] = torch.tensor(lab)
             attention[row, width - len(seq) :] = 1
         positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
-        return {"input_ids": input_ids, "attention_mask": attention, "position_ids": positions, "labels": label_ids}
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention,
+            "position_ids": positions,
+            "labels": label_ids,
+        }

@@ -17,7 +17,14 @@ from typing import Any
 
 from codit.errors import ConfigError
 
-SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
+SCHEDULERS = (
+    "linear",
+    "cosine",
+    "constant",
+    "constant_with_warmup",
+    "cosine_with_restarts",
+    "polynomial",
+)
 DEVICES = ("auto", "cpu", "cuda")
 
 # Learning rates that work out of the box: DPO moves far less than SFT, and LoRA adapters need
@@ -36,33 +43,73 @@ DEFAULT_LR = {
 class TrainConfig:
     """What every training method shares."""
 
-    model: str | None = field(default=None, metadata={"help": "model to train: hub id, local directory, tiny-instruct or tiny-base"})
-    data: str | None = field(default=None, metadata={"help": "training records, one JSON object per line"})
+    model: str | None = field(
+        default=None,
+        metadata={"help": "model to train: hub id, local directory, tiny-instruct or tiny-base"},
+    )
+    data: str | None = field(
+        default=None, metadata={"help": "training records, one JSON object per line"}
+    )
     output: str | None = field(default=None, metadata={"help": "directory for the trained model"})
-    overwrite: bool = field(default=False, metadata={"help": "write into --output even if it already holds files"})
-    epochs: float = field(default=1.0, metadata={"help": "passes over the data, > 0 (ignored when --max-steps is set)"})
-    max_steps: int | None = field(default=None, metadata={"help": "optimizer steps to run, >= 1; overrides --epochs"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "write into --output even if it already holds files"}
+    )
+    epochs: float = field(
+        default=1.0,
+        metadata={"help": "passes over the data, > 0 (ignored when --max-steps is set)"},
+    )
+    max_steps: int | None = field(
+        default=None, metadata={"help": "optimizer steps to run, >= 1; overrides --epochs"}
+    )
     lr: float | None = field(
         default=None,
-        metadata={"help": "peak learning rate, > 0 (default: 2e-5 for SFT/CoIN, 1e-6 for DPO; "
-                  "1e-4 and 5e-6 with LoRA)"},
+        metadata={
+            "help": "peak learning rate, > 0 (default: 2e-5 for SFT/CoIN, 1e-6 for DPO; "
+            "1e-4 and 5e-6 with LoRA)"
+        },
     )
-    lr_scheduler: str = field(default="linear", metadata={"help": "learning-rate schedule", "choices": SCHEDULERS})
-    warmup_ratio: float = field(default=0.0, metadata={"help": "share of the steps spent warming up, in [0, 1)"})
-    batch_size: int = field(default=8, metadata={"help": "sequences (or pairs) per device per step, >= 1"})
-    grad_accum: int = field(default=1, metadata={"help": "batches accumulated per optimizer step, >= 1"})
-    max_length: int = field(default=1024, metadata={"help": "longest tokenized sequence kept; longer ones are cut at the end, >= 8"})
+    lr_scheduler: str = field(
+        default="linear", metadata={"help": "learning-rate schedule", "choices": SCHEDULERS}
+    )
+    warmup_ratio: float = field(
+        default=0.0, metadata={"help": "share of the steps spent warming up, in [0, 1)"}
+    )
+    batch_size: int = field(
+        default=8, metadata={"help": "sequences (or pairs) per device per step, >= 1"}
+    )
+    grad_accum: int = field(
+        default=1, metadata={"help": "batches accumulated per optimizer step, >= 1"}
+    )
+    max_length: int = field(
+        default=1024,
+        metadata={"help": "longest tokenized sequence kept; longer ones are cut at the end, >= 8"},
+    )
     lora_r: int = field(default=0, metadata={"help": "LoRA rank, >= 0; 0 trains every weight"})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha, >= 1"})
-    lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA path, in [0, 1)"})
+    lora_dropout: float = field(
+        default=0.05, metadata={"help": "dropout on the LoRA path, in [0, 1)"}
+    )
     lora_targets: tuple[str, ...] = field(
-        default=(), metadata={"help": "module names LoRA adapts, e.g. q_proj (comma-separated allowed; default: all linear layers)"}
+        default=(),
+        metadata={
+            "help": "module names LoRA adapts, e.g. q_proj (comma-separated allowed; default: all linear layers)"
+        },
     )
     seed: int = field(default=0, metadata={"help": "seed of the model init, data split and order"})
-    eval_split: float = field(default=0.0, metadata={"help": "share of the records held out for an evaluation loss, in [0, 0.5]"})
-    device: str = field(default="auto", metadata={"help": "auto (CUDA when present), cpu or cuda", "choices": DEVICES})
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "recompute activations to save memory"})
-    logging_steps: int = field(default=10, metadata={"help": "optimizer steps between loss logs, >= 1"})
+    eval_split: float = field(
+        default=0.0,
+        metadata={"help": "share of the records held out for an evaluation loss, in [0, 0.5]"},
+    )
+    device: str = field(
+        default="auto",
+        metadata={"help": "auto (CUDA when present), cpu or cuda", "choices": DEVICES},
+    )
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "recompute activations to save memory"}
+    )
+    logging_steps: int = field(
+        default=10, metadata={"help": "optimizer steps between loss logs, >= 1"}
+    )
 
     def __post_init__(self) -> None:
         if self.lora_targets:  # "q_proj,v_proj" and repeated flags both work
@@ -74,7 +121,11 @@ class TrainConfig:
 
     def problems(self) -> list[str]:
         """Every missing or out-of-range setting, as sentences naming the flag."""
-        out = [f"--{name} is required" for name in ("model", "data", "output") if not getattr(self, name)]
+        out = [
+            f"--{name} is required"
+            for name in ("model", "data", "output")
+            if not getattr(self, name)
+        ]
         if self.epochs <= 0:
             out.append(f"--epochs must be > 0, got {self.epochs}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -82,7 +133,9 @@ class TrainConfig:
         if self.lr is not None and self.lr <= 0:
             out.append(f"--lr must be > 0, got {self.lr}")
         if self.lr_scheduler not in SCHEDULERS:
-            out.append(f"--lr-scheduler must be one of {', '.join(SCHEDULERS)}, not {self.lr_scheduler!r}")
+            out.append(
+                f"--lr-scheduler must be one of {', '.join(SCHEDULERS)}, not {self.lr_scheduler!r}"
+            )
         if not 0.0 <= self.warmup_ratio < 1.0:
             out.append(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
         for name in ("batch_size", "grad_accum", "logging_steps"):
@@ -112,18 +165,23 @@ class TrainConfig:
 
     def check_output(self) -> None:
         """Refuse to write into a directory that already holds files, unless --overwrite."""
-        out = Path(self.output)
+        out = Path(str(self.output))
         if out.is_file():
             raise ConfigError(f"--output {out} is a file; give a directory")
         if out.is_dir() and any(out.iterdir()) and not self.overwrite:
-            raise ConfigError(f"--output {out} already holds files; pick a new directory or pass --overwrite")
+            raise ConfigError(
+                f"--output {out} already holds files; pick a new directory or pass --overwrite"
+            )
 
 
 @dataclass(frozen=True)
 class DpoConfig(TrainConfig):
     """The shared settings plus what only DPO uses."""
 
-    beta: float = field(default=0.1, metadata={"help": "DPO beta: how far the policy may move from the reference, > 0"})
+    beta: float = field(
+        default=0.1,
+        metadata={"help": "DPO beta: how far the policy may move from the reference, > 0"},
+    )
 
     def problems(self) -> list[str]:
         out = super().problems()
@@ -137,8 +195,14 @@ class CoinConfig(TrainConfig):
     """The shared settings plus what only CoIN uses; the defaults are the authors'."""
 
     temperature: float = field(default=0.05, metadata={"help": "InfoNCE temperature tau, > 0"})
-    max_ratio: float = field(default=1000.0, metadata={"help": "cap on the weight L_gen / L_ctr of the contrastive term, > 0"})
-    contrastive: bool = field(default=True, metadata={"help": "add the contrastive term (--no-contrastive: the paper's baseline)"})
+    max_ratio: float = field(
+        default=1000.0,
+        metadata={"help": "cap on the weight L_gen / L_ctr of the contrastive term, > 0"},
+    )
+    contrastive: bool = field(
+        default=True,
+        metadata={"help": "add the contrastive term (--no-contrastive: the paper's baseline)"},
+    )
 
     def problems(self) -> list[str]:
         out = super().problems()
@@ -171,7 +235,7 @@ def trainer_arguments(
         else "gradient_checkpointing"
     )
     return {
-        "output_dir": str(Path(config.output) / "checkpoints"),
+        "output_dir": str(Path(str(config.output)) / "checkpoints"),
         "num_train_epochs": config.epochs,
         "max_steps": config.max_steps if config.max_steps is not None else -1,
         "learning_rate": config.learning_rate(method),

@@ -41,7 +41,9 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
             except json.JSONDecodeError as err:
                 raise DataError(f"{path} line {number} is not valid JSON ({err.msg})") from None
             if not isinstance(value, dict):
-                raise DataError(f"{path} line {number} is a JSON {type(value).__name__}, not an object")
+                raise DataError(
+                    f"{path} line {number} is a JSON {type(value).__name__}, not an object"
+                )
             rows.append((number, value))
     if not rows:
         raise DataError(f"{path} holds no records")
@@ -69,13 +71,17 @@ def _as_messages(value: Any, role: str) -> Messages | None:
     return None
 
 
-def _fail(path: Path, number: int, expected: str, record: dict[str, Any], why: str = "") -> DataError:
+def _fail(
+    path: Path, number: int, expected: str, record: dict[str, Any], why: str = ""
+) -> DataError:
     found = ", ".join(sorted(record)) or "none"
     detail = f" ({why})" if why else ""
     return DataError(f"{path} line {number}: expected {expected}{detail}; found fields: {found}")
 
 
-SFT_SHAPE = "an SFT record with 'messages' ending in an assistant turn, or 'prompt' and 'completion'"
+SFT_SHAPE = (
+    "an SFT record with 'messages' ending in an assistant turn, or 'prompt' and 'completion'"
+)
 
 
 def load_sft(path: str | Path) -> list[dict[str, Messages]]:
@@ -101,7 +107,9 @@ def load_sft(path: str | Path) -> list[dict[str, Messages]]:
     return out
 
 
-PREFERENCE_SHAPE = "a preference record with 'prompt', 'chosen' and 'rejected' (strings or message lists)"
+PREFERENCE_SHAPE = (
+    "a preference record with 'prompt', 'chosen' and 'rejected' (strings or message lists)"
+)
 
 
 def load_preferences(path: str | Path) -> list[dict[str, Messages]]:
@@ -115,11 +123,21 @@ def load_preferences(path: str | Path) -> list[dict[str, Messages]]:
         chosen = _as_messages(record["chosen"], "assistant")
         rejected = _as_messages(record["rejected"], "assistant")
         if prompt is None or chosen is None or rejected is None:
-            raise _fail(path, number, PREFERENCE_SHAPE, record, "a field is neither a string nor a message list")
+            raise _fail(
+                path,
+                number,
+                PREFERENCE_SHAPE,
+                record,
+                "a field is neither a string nor a message list",
+            )
         if prompt[-1]["role"] == "assistant":
-            raise _fail(path, number, PREFERENCE_SHAPE, record, "the prompt ends with an assistant turn")
+            raise _fail(
+                path, number, PREFERENCE_SHAPE, record, "the prompt ends with an assistant turn"
+            )
         if record["chosen"] == record["rejected"]:
-            raise _fail(path, number, PREFERENCE_SHAPE, record, "'chosen' and 'rejected' are the same")
+            raise _fail(
+                path, number, PREFERENCE_SHAPE, record, "'chosen' and 'rejected' are the same"
+            )
         out.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
     return out
 
@@ -143,12 +161,24 @@ def load_coin_pairs(path: str | Path) -> list[dict[str, Any]]:
         paraphrase = record.get("paraphrase")
         if messages is None or not isinstance(paraphrase, str) or not paraphrase.strip():
             raise _fail(path, number, COIN_SHAPE, record)
-        if len(messages) < 2 or messages[-1]["role"] != "assistant" or messages[-2]["role"] != "user":
-            raise _fail(path, number, COIN_SHAPE, record, "the last two turns are not user, assistant")
+        if (
+            len(messages) < 2
+            or messages[-1]["role"] != "assistant"
+            or messages[-2]["role"] != "user"
+        ):
+            raise _fail(
+                path, number, COIN_SHAPE, record, "the last two turns are not user, assistant"
+            )
         paraphrased = [*messages[:-2], {"role": "user", "content": paraphrase}, messages[-1]]
-        meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
+        meta = record["meta"] if isinstance(record.get("meta"), dict) else {}
         group = meta.get("group")
-        out.append({"messages": messages, "paraphrased": paraphrased, "group": None if group is None else str(group)})
+        out.append(
+            {
+                "messages": messages,
+                "paraphrased": paraphrased,
+                "group": None if group is None else str(group),
+            }
+        )
     return out
 
 

@@ -25,9 +25,9 @@ def build_dpo_trainer(config: DpoConfig, progress: bool = False) -> tuple[Any, d
     """
     require("trl", "train")
     config.check_output()
-    records = load_preferences(config.data)
+    records = load_preferences(str(config.data))
     train, held = split(records, config.eval_split, config.seed)
-    tokenizer, template_source = load_tokenizer(config.model)
+    tokenizer, template_source = load_tokenizer(str(config.model))
     model, model_info = load_model(config)
 
     from datasets import Dataset
@@ -47,8 +47,11 @@ def build_dpo_trainer(config: DpoConfig, progress: bool = False) -> tuple[Any, d
         peft_config=lora_config(config),
     )
     facts = {
-        "records": len(records), "train": len(train), "eval": len(held),
-        "chat_template": template_source, "model_info": model_info,
+        "records": len(records),
+        "train": len(train),
+        "eval": len(held),
+        "chat_template": template_source,
+        "model_info": model_info,
     }
     return trainer, facts
 

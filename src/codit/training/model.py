@@ -43,12 +43,16 @@ def load_tokenizer(name: str) -> tuple[Any, str]:
 
     tokenizer = load(name)
     if tokenizer.eos_token is None:
-        raise ModelError(f"the tokenizer of {name!r} has no EOS token, so a trained model could never stop")
+        raise ModelError(
+            f"the tokenizer of {name!r} has no EOS token, so a trained model could never stop"
+        )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     source = "model"
     if not getattr(tokenizer, "chat_template", None):
-        log.warning("%s has no chat template; using codit's plain '### User:/### Assistant:' template", name)
+        log.warning(
+            "%s has no chat template; using codit's plain '### User:/### Assistant:' template", name
+        )
         tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
         source = "codit fallback"
     return tokenizer, source
@@ -58,7 +62,7 @@ def load_model(config: TrainConfig) -> tuple[Any, dict[str, Any]]:
     """The model to train (bf16 on CUDA, fp32 on CPU) and the facts a manifest records."""
     from codit.models.loading import load_model as load
 
-    loaded = load(config.model, device=config.device, dtype="auto")
+    loaded = load(str(config.model), device=config.device, dtype="auto")
     return loaded.model, loaded.info
 
 

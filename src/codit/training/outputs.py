@@ -37,7 +37,7 @@ def losses(trainer: Any) -> dict[str, Any]:
     """The losses the trainer logged: every logged step's, the run's mean, and the eval loss."""
     history = trainer.state.log_history
     steps = [{"step": e["step"], "loss": e["loss"]} for e in history if "loss" in e]
-    summary = next((e for e in reversed(history) if "train_loss" in e), {})
+    summary: dict[str, Any] = next((e for e in reversed(history) if "train_loss" in e), {})
     return {
         "steps": trainer.state.global_step,
         "train_loss": summary.get("train_loss"),
@@ -70,8 +70,9 @@ def finish(
     if trainer.eval_dataset is not None:
         metrics["eval_loss"] = trainer.evaluate().get("eval_loss")
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-    saved = save_trained(trainer.model, trainer.processing_class, config.output)
-    shutil.rmtree(Path(config.output) / "checkpoints", ignore_errors=True)
+    output = Path(str(config.output))
+    saved = save_trained(trainer.model, trainer.processing_class, output)
+    shutil.rmtree(output / "checkpoints", ignore_errors=True)
     manifest = {
         "codit_version": __version__,
         "method": method,
@@ -84,13 +85,15 @@ def finish(
             "lora_targets": list(config.lora_targets) or ("all-linear" if config.lora else None),
             "trainable_parameters": trainable,
         },
-        "data": {"path": str(Path(config.data).resolve()), **facts},
+        "data": {"path": str(Path(str(config.data)).resolve()), **facts},
         "model": model_info,
-        "versions": {p: _version(p) for p in ("torch", "transformers", "trl", "peft", "accelerate")},
+        "versions": {
+            p: _version(p) for p in ("torch", "transformers", "trl", "peft", "accelerate")
+        },
         "metrics": metrics,
         "saved": saved,
     }
-    path = Path(config.output) / MANIFEST
+    path = output / MANIFEST
     path.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     log.info("wrote %s", path)
     return manifest

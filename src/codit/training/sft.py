@@ -30,15 +30,13 @@ _GENERATION_BLOCK = re.compile(r"{%-?\s*generation\s*-?%}")
 
 def loss_mask(tokenizer: Any) -> str:
     """``assistant`` when TRL can mask assistant turns with this chat template, else ``completion``."""
+    from trl.chat_template_utils import get_training_chat_template
+
     template = tokenizer.chat_template
     if isinstance(template, str) and _GENERATION_BLOCK.search(template):
         return "assistant"
     try:
-        from trl.chat_template_utils import get_training_chat_template
-    except ImportError:  # older TRL: no patched templates
-        return "completion"
-    try:
-        get_training_chat_template(tokenizer)
+        get_training_chat_template(tokenizer)  # what SFTTrainer does with assistant_only_loss
     except ValueError:  # a template TRL does not know how to patch
         return "completion"
     return "assistant"
@@ -61,18 +59,22 @@ def build_sft_trainer(config: TrainConfig, progress: bool = False) -> tuple[Any,
     """
     require("trl", "train")
     config.check_output()
-    records = load_sft(config.data)
+    records = load_sft(str(config.data))
     train, held = split(records, config.eval_split, config.seed)
-    tokenizer, template_source = load_tokenizer(config.model)
+    tokenizer, template_source = load_tokenizer(str(config.model))
     mask = loss_mask(tokenizer)
     if mask == "completion":
         multi = sum(sum(t["role"] == "assistant" for t in r["messages"]) > 1 for r in records)
         if multi:
             log.warning(
                 "%d records have several assistant turns; this chat template has no {%% generation %%} "
-                "markers, so only the last answer of each is trained", multi,
+                "markers, so only the last answer of each is trained",
+                multi,
             )
-        train, held = [as_prompt_completion(r) for r in train], [as_prompt_completion(r) for r in held]
+        train, held = (
+            [as_prompt_completion(r) for r in train],
+            [as_prompt_completion(r) for r in held],
+        )
     model, model_info = load_model(config)
 
     from datasets import Dataset
@@ -94,8 +96,12 @@ def build_sft_trainer(config: TrainConfig, progress: bool = False) -> tuple[Any,
         peft_config=lora_config(config),
     )
     facts = {
-        "records": len(records), "train": len(train), "eval": len(held),
-        "loss_mask": mask, "chat_template": template_source, "model_info": model_info,
+        "records": len(records),
+        "train": len(train),
+        "eval": len(held),
+        "loss_mask": mask,
+        "chat_template": template_source,
+        "model_info": model_info,
     }
     return trainer, facts
 
