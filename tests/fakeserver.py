@@ -17,6 +17,7 @@ Reusable by any test of a pipeline that talks to an OpenAI-compatible endpoint.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -128,6 +129,12 @@ class FakeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body leave in two writes; with Nagle's algorithm on, the second
+                # waits for the client's delayed ACK, about 40 ms per request.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from codit.errors import ConfigError
 
@@ -31,6 +31,13 @@ class GenerationParams:
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass, in (0, 1]"})
     top_k: int = field(default=0, metadata={"help": "top-k sampling; 0 disables it"})
     seed: int = field(default=0, metadata={"help": "sampling seed"})
+    json_schema: dict[str, Any] | None = field(
+        default=None,
+        metadata={
+            "help": "a JSON schema the reply must follow, sent as structured output where the"
+            " backend supports it (its ``title`` names it); others ignore it and answer in text"
+        },
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -45,8 +52,11 @@ class GenerationParams:
         if problems:
             raise ConfigError(problems)
 
-    def to_dict(self) -> dict[str, float | int]:
-        return dataclasses.asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        if values["json_schema"] is None:
+            del values["json_schema"]  # so plain-text calls keep the cache keys they always had
+        return values
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 It wraps ``codit.generation.texts.LocalGenerator`` and loads the model on the first call, so
 building a backend from a spec costs nothing. Conversations go to the engine in batches of
 ``batch_size``; each finished batch is written to the response cache before the next starts, so
-an interrupted run loses at most one batch.
+an interrupted run loses at most one batch. It has no structured output: a request's
+``json_schema`` is ignored (it still keys the cache) and the prompt alone asks for the shape.
 """
 
 from __future__ import annotations

@@ -12,14 +12,21 @@ retries switched off so that codit's policy applies everywhere:
   rerun. A request the server rejects for its own sake (400, the prompt is too long) or that only
   ever gets malformed replies comes back as a ``TextResult`` with ``error`` set instead;
 * the API key is read from the environment variable named by ``api_key_env`` and is never logged
-  or written; a local server that needs none gets a placeholder.
+  or written; a local server that needs none gets a placeholder;
+* a request whose ``GenerationParams.json_schema`` is set asks for structured output
+  (``response_format={"type": "json_schema", ...}``); a server that rejects it (HTTP 400, 422
+  or 501) is asked again in plain text, and once plain text works the backend stops asking for
+  structured output (the callers' prompts describe the shape in words, and their parsers read
+  both). ``counters`` tallies HTTP requests, retries and such fallbacks for cost reports.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -30,7 +37,16 @@ from codit.errors import BackendError, ContextTooLong, RateLimited, require
 
 log = logging.getLogger(__name__)
 
-_CONTEXT_HINTS = ("context length", "context_length", "maximum context", "too many tokens", "too long")
+_CONTEXT_HINTS = (
+    "context length",
+    "context_length",
+    "maximum context",
+    "too many tokens",
+    "too long",
+)
+
+# Statuses with which servers refuse a response_format they do not support.
+_SCHEMA_REFUSALS = (400, 422, 501)
 
 
 class _Retry(Exception):
@@ -60,6 +76,7 @@ class OpenAIBackend:
         retry_delay: the first backoff in seconds; it doubles with each retry, with jitter.
         max_retry_delay: the longest single wait between tries.
         cache: where finished calls are kept, or None.
+        structured_output: send ``json_schema`` as structured output when a request has one.
     """
 
     kind = "openai"
@@ -76,6 +93,7 @@ class OpenAIBackend:
         retry_delay: float = 1.0,
         max_retry_delay: float = 60.0,
         cache: ResponseCache | None = None,
+        structured_output: bool = True,
     ):
         require("openai", "api")
         import openai
@@ -89,6 +107,9 @@ class OpenAIBackend:
         self.retry_delay = retry_delay
         self.max_retry_delay = max_retry_delay
         self.cache = cache
+        self.structured_output = structured_output
+        self.counters = {"requests": 0, "retries": 0, "structured_fallbacks": 0}
+        self._counters_lock = threading.Lock()
         self._random = random.Random()
         self._client = openai.OpenAI(
             api_key=os.environ.get(api_key_env) or "no-key-set",
@@ -149,6 +170,7 @@ class OpenAIBackend:
                     return failed(str(retry.final))
                 delay = self._backoff(attempt, retry.retry_after)
                 attempt += 1
+                self._count("retries")
                 log.warning("%s; retry %d of %d in %.1f s", retry, attempt, self.max_retries, delay)
                 if stop.wait(delay):
                     raise _Stopped from None
@@ -175,17 +197,31 @@ class OpenAIBackend:
         }
         if params.top_k:
             request["extra_body"] = {"top_k": params.top_k}  # vLLM and SGLang accept it
+        schema = params.json_schema if self.structured_output else None
+        if schema is not None:
+            request["response_format"] = _response_format(schema)
+        self._count("requests")
         try:
             completion = self._client.chat.completions.create(**request)
         except openai.APITimeoutError:
-            raise _Retry(BackendError(f"{where} did not answer within {self.timeout:g} s")) from None
+            raise _Retry(
+                BackendError(f"{where} did not answer within {self.timeout:g} s")
+            ) from None
         except openai.APIConnectionError as err:
             cause = err.__cause__ or err
-            raise _Retry(BackendError(f"cannot reach {where} ({type(cause).__name__}: {cause})")) from None
+            raise _Retry(
+                BackendError(f"cannot reach {where} ({type(cause).__name__}: {cause})")
+            ) from None
         except openai.APIStatusError as err:
+            if schema is not None and err.status_code in _SCHEMA_REFUSALS:
+                detail = _detail(err).lower()
+                if not any(hint in detail for hint in _CONTEXT_HINTS):
+                    return self._in_plain_text(messages, params)
             return self._status_failure(err, where)
         except (openai.APIResponseValidationError, ValueError) as err:
-            raise _Retry(BackendError(f"{where} sent a malformed reply ({err})"), fatal=False) from None
+            raise _Retry(
+                BackendError(f"{where} sent a malformed reply ({err})"), fatal=False
+            ) from None
         choices = getattr(completion, "choices", None)
         message = getattr(choices[0], "message", None) if choices else None
         if message is None:
@@ -197,6 +233,21 @@ class OpenAIBackend:
             prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
         )
+
+    def _in_plain_text(self, messages: list[Message], params: GenerationParams) -> TextResult:
+        """Ask again without structured output; if that works, the schema was what the server
+        refused, so later requests go as plain text from the start."""
+        self._count("structured_fallbacks")
+        result = self._request(messages, dataclasses.replace(params, json_schema=None))
+        if result.error is None and self.structured_output:
+            self.structured_output = False
+            where = self.base_url or "the OpenAI API"
+            log.warning("%s refuses structured output; asking in plain text from now on", where)
+        return result
+
+    def _count(self, name: str) -> None:
+        with self._counters_lock:
+            self.counters[name] += 1
 
     def _status_failure(self, err: Any, where: str) -> TextResult:
         status = err.status_code
@@ -214,10 +265,20 @@ class OpenAIBackend:
                 f" environment variable {self.api_key_env}"
             ) from None
         if status == 404:
-            raise BackendError(f"{where} has no model {self.model!r} (HTTP 404): {detail}") from None
+            raise BackendError(
+                f"{where} has no model {self.model!r} (HTTP 404): {detail}"
+            ) from None
         if any(hint in detail.lower() for hint in _CONTEXT_HINTS):
-            return failed(str(ContextTooLong(f"the prompt does not fit the context window: {detail}")))
+            return failed(
+                str(ContextTooLong(f"the prompt does not fit the context window: {detail}"))
+            )
         return failed(f"{where} rejected the request (HTTP {status}): {detail}")
+
+
+def _response_format(schema: dict[str, Any]) -> dict[str, Any]:
+    """The ``response_format`` of a structured-output request; the name comes from the title."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", str(schema.get("title") or "reply"))[:64]
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
 
 
 def _detail(err: Any) -> str:

@@ -20,7 +20,9 @@ from codit.backends.base import TextBackend
 from codit.backends.cache import ResponseCache
 from codit.errors import ConfigError
 
-_EXAMPLE = "local:MODEL_OR_PATH or openai:MODEL@BASE_URL (e.g. openai:qwen3-8b@http://localhost:8000/v1)"
+_EXAMPLE = (
+    "local:MODEL_OR_PATH or openai:MODEL@BASE_URL (e.g. openai:qwen3-8b@http://localhost:8000/v1)"
+)
 _OPENAI = re.compile(r"^openai:(?P<model>[^@\s]+?)(?:@(?P<url>https?://\S+))?$")
 
 
@@ -62,7 +64,9 @@ class BackendConfig:
         metadata={"help": "environment variable holding the API key of an openai backend"},
     )
     concurrency: int = field(default=8, metadata={"help": "requests in flight at once (openai)"})
-    timeout: float = field(default=120.0, metadata={"help": "seconds to wait for one reply (openai)"})
+    timeout: float = field(
+        default=120.0, metadata={"help": "seconds to wait for one reply (openai)"}
+    )
     max_retries: int = field(
         default=5, metadata={"help": "retries on rate limits, server errors and timeouts (openai)"}
     )
@@ -72,6 +76,10 @@ class BackendConfig:
     cache: str | None = field(
         default=None,
         metadata={"help": "SQLite response cache; a rerun reuses every finished call"},
+    )
+    structured_output: bool = field(
+        default=True,
+        metadata={"help": "ask for JSON-schema structured output where prompts have one (openai)"},
     )
     device: str = field(default="auto", metadata={"help": "device of a local backend"})
     dtype: str = field(default="auto", metadata={"help": "dtype of a local backend"})
@@ -121,4 +129,5 @@ def open_backend(spec: str | BackendSpec, config: BackendConfig | None = None) -
         max_retries=config.max_retries,
         retry_delay=config.retry_delay,
         cache=cache,
+        structured_output=config.structured_output,
     )

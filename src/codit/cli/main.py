@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "eval": "codit.cli.eval",
     "train": "codit.cli.train",
     "paraphrase": "codit.cli.paraphrase",
+    "codeclm": "codit.cli.codeclm",
+    "ecd": "codit.cli.ecd",
 }
 
 

@@ -1,0 +1,407 @@
+"""CodecLM: instructions tailored to a target model, written and judged by a strong model.
+
+Paper: Zifeng Wang et al., "CodecLM: Aligning Language Models with Tailored Synthetic Data",
+Findings of NAACL 2024, arXiv:2404.05875. No official code exists; every knob below is a field of
+``CodecLMConfig`` with the paper's value as its default. ``run_codeclm`` reads top to bottom:
+
+1. Encode: the strong model labels each seed instruction with one use case and at most three
+   skills (few-shot prompt ``codeclm_encode.txt``).
+2. Augment: the metadata pool grows to ``pool_size`` entries by sampling one use case and one or
+   more skills without replacement; a ``metadata_filter`` hook drops nonsensical combinations (the
+   authors did it by hand; the pool is also written to ``OUTPUT.pool.jsonl``, which a rerun reads
+   back, so it can be edited by hand between ``--pool-only`` and the real run).
+3. Decode: for each entry the strong model writes its share of the ``num_instructions`` budget.
+4. Self-Rubrics: for each entry the strong model writes rubrics of complexity and, for each, an
+   action that makes an instruction harder.
+5. Contrastive Filtering, at most ``max_iterations`` times (writing the basic instruction counts
+   as the first): both models answer, the strong model scores both answers 1-10 twice with their
+   order swapped, and the gap G = S(strong) - S(target) is averaged over the two orders.
+   G > theta keeps (instruction, strong answer); G < -theta keeps (instruction, target answer);
+   otherwise one randomly chosen action improves the instruction for another round, and after
+   the last round the instruction is dropped.
+
+Steps 1-4 live in ``codeclm_steps.py``, step 5 in ``codeclm_filter.py``. Kept pairs are TRL
+conversational records; dropped instructions and failures go to side files (``outputs.py``),
+every call is cached, and a rerun resumes. Not here: training and evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codit.backends.base import TextBackend
+from codit.backends.cost import Metered
+from codit.backends.spec import BackendConfig
+from codit.config import to_dict
+from codit.errors import ConfigError, DataError
+from codit.pipelines.codeclm_filter import contrastive_filter
+from codit.pipelines.codeclm_parse import Metadata
+from codit.pipelines.codeclm_steps import (
+    Progress,
+    augment,
+    decode,
+    encode,
+    read_pool,
+    self_rubrics,
+    write_pool,
+)
+from codit.pipelines.llm import open_roles
+from codit.pipelines.outputs import (
+    UniqueWriter,
+    check_output,
+    check_spec,
+    distribution,
+    finish_run,
+    model_name,
+    read_records,
+    read_seeds,
+    side,
+    start_run,
+    with_cache,
+    write_json,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CodecLMConfig:
+    """Settings of ``codit codeclm``; defaults are the paper's."""
+
+    strong: str | None = field(
+        default=None,
+        metadata={
+            "help": "strong LLM that writes, answers and judges: openai:MODEL@URL or local:MODEL"
+        },
+    )
+    target: str | None = field(
+        default=None,
+        metadata={"help": "target LLM to tailor the data to: openai:MODEL@URL or local:MODEL"},
+    )
+    seeds: str | None = field(
+        default=None,
+        metadata={"help": "seed instructions (JSONL, JSON, CSV, Parquet or a datasets directory)"},
+    )
+    prompt_field: str | None = field(
+        default=None,
+        metadata={"help": "field of the seeds holding the instruction (default: auto)"},
+    )
+    id_field: str | None = field(
+        default=None,
+        metadata={"help": "field of the seeds holding their id (default: id, else a hash)"},
+    )
+    output: str | None = field(
+        default=None, metadata={"help": "JSONL file of SFT records (appended to; a rerun resumes)"}
+    )
+    num_instructions: int = field(
+        default=500,
+        metadata={
+            "help": "basic instructions to write in all; the paper's budgets are 500 to 8000"
+        },
+    )
+    limit: int | None = field(default=None, metadata={"help": "read only the first N seeds"})
+    max_skills: int = field(default=3, metadata={"help": "most skills in one seed's metadata"})
+    pool_size: int = field(default=200, metadata={"help": "metadata entries after augmentation"})
+    min_combination_skills: int = field(
+        default=1, metadata={"help": "fewest skills in a sampled metadata entry"}
+    )
+    max_combination_skills: int = field(
+        default=3, metadata={"help": "most skills in a sampled metadata entry"}
+    )
+    num_rubrics: int = field(
+        default=4, metadata={"help": "rubric/action pairs per metadata entry (Self-Rubrics)"}
+    )
+    max_iterations: int = field(
+        default=4, metadata={"help": "most rounds per instruction; writing it counts as the first"}
+    )
+    gap_threshold: float = field(
+        default=3.0, metadata={"help": "theta: keep a pair when |S(strong) - S(target)| exceeds it"}
+    )
+    swap_order: bool = field(
+        default=True, metadata={"help": "judge twice with the answers' order swapped and average"}
+    )
+    keep_target_wins: bool = field(
+        default=True,
+        metadata={"help": "keep (instruction, target answer) when the gap is below -theta"},
+    )
+    temperature: float = field(
+        default=0.7, metadata={"help": "sampling temperature of every generation step"}
+    )
+    judge_temperature: float = field(
+        default=0.0, metadata={"help": "sampling temperature of the judge"}
+    )
+    max_new_tokens: int = field(
+        default=2048, metadata={"help": "longest reply of any step, in tokens"}
+    )
+    parse_retries: int = field(
+        default=2, metadata={"help": "re-asks of a reply that cannot be parsed"}
+    )
+    reask_temperature: float = field(
+        default=0.7,
+        metadata={"help": "lowest temperature of a re-ask (a greedy re-ask repeats itself)"},
+    )
+    seed: int = field(
+        default=0,
+        metadata={"help": "seed of the pool sampling, the action choice and the backends"},
+    )
+    chunk_size: int = field(
+        default=64,
+        metadata={
+            "help": "instructions in flight together; a crash loses at most one chunk's unwritten records"
+        },
+    )
+    pool_only: bool = field(
+        default=False,
+        metadata={"help": "stop after writing the metadata pool (OUTPUT.pool.jsonl), to review it"},
+    )
+    backend: BackendConfig = field(default_factory=BackendConfig)
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        check_spec("--strong", self.strong, problems)
+        check_spec("--target", self.target, problems)
+        if not self.seeds:
+            problems.append("--seeds is required")
+        check_output(self.output, problems)
+        for name in (
+            "num_instructions",
+            "max_skills",
+            "pool_size",
+            "min_combination_skills",
+            "num_rubrics",
+            "max_iterations",
+            "max_new_tokens",
+            "chunk_size",
+        ):
+            if getattr(self, name) < 1:
+                problems.append(
+                    f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}"
+                )
+        if self.max_combination_skills < self.min_combination_skills:
+            problems.append("--max-combination-skills must be at least --min-combination-skills")
+        for name in (
+            "gap_threshold",
+            "temperature",
+            "judge_temperature",
+            "reask_temperature",
+            "parse_retries",
+        ):
+            if getattr(self, name) < 0:
+                problems.append(
+                    f"--{name.replace('_', '-')} must be at least 0, not {getattr(self, name)}"
+                )
+        if self.limit is not None and self.limit < 1:
+            problems.append(f"--limit must be at least 1, not {self.limit}")
+        if problems:
+            raise ConfigError(problems)
+
+    def settings(self) -> dict[str, Any]:
+        """What shapes the records: a rerun into the same output must keep these."""
+        values = to_dict(self)
+        for name in ("output", "backend", "chunk_size", "pool_only"):
+            values.pop(name)
+        values["strong"] = model_name(str(self.strong))
+        values["target"] = model_name(str(self.target))
+        return values
+
+
+def run_codeclm(
+    config: CodecLMConfig,
+    *,
+    backends: dict[str, TextBackend] | None = None,
+    metadata_filter: Callable[[Metadata], bool] | None = None,
+    on_progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run CodecLM into ``config.output``, resuming whatever an earlier run left unfinished.
+
+    Args:
+        config: the run's settings.
+        backends: role ("strong", "judge", "target") -> a ready backend instead of the specs.
+        metadata_filter: returns False for a sampled metadata entry to leave out of the pool.
+        on_progress: called with (stage, done, total) as work finishes, for a progress bar.
+
+    Returns:
+        The report, also written to ``OUTPUT.report.json``.
+
+    Raises:
+        BackendError: a backend failed for good; every finished call and record is kept.
+    """
+    started = time.time()
+    output = Path(str(config.output))
+    seeds = read_seeds(str(config.seeds), config.prompt_field, config.id_field, config.limit)
+    manifest = start_run(
+        output,
+        "codeclm",
+        config,
+        config.settings(),
+        {
+            "strong": model_name(str(config.strong)),
+            "target": model_name(str(config.target)),
+        },
+    )
+    roles = open_roles(
+        {"strong": str(config.strong), "judge": str(config.strong), "target": str(config.target)},
+        with_cache(config.backend, output),
+        backends,
+    )
+    progress = on_progress or (lambda stage, done, total: None)
+    stages: dict[str, Any] = {"seeds": len(seeds)}
+    unparsable: Counter[str] = Counter()
+    writers = {name: UniqueWriter(side(output, name)) for name in ("errors", "dropped")}
+    writers["kept"] = UniqueWriter(output)
+    complete = False
+    try:
+        # 1-2. Encode the seeds and augment the metadata pool (or read the pool a run wrote).
+        pool_path = side(output, "pool")
+        if pool_path.exists():
+            pool = read_pool(pool_path)
+            stages["pool"] = {"size": len(pool), "read_from": str(pool_path)}
+        else:
+            encoded = encode(
+                roles["strong"], seeds, config, writers["errors"], unparsable, progress
+            )
+            stages["encode"] = {
+                "asked": len(seeds),
+                "labelled": len(encoded),
+                "failed": len(seeds) - len(encoded),
+            }
+            pool, stages["pool"] = augment(encoded, config, metadata_filter)
+            write_pool(pool_path, pool, stages["pool"]["from_seeds"])
+        if not pool:
+            raise DataError(
+                f"no seed of {config.seeds} could be labelled with metadata; see {side(output, 'errors')}"
+            )
+        if not config.pool_only:
+            synthesize(pool, roles, config, writers, stages, unparsable, progress)
+        complete = True
+    finally:
+        for writer in writers.values():
+            writer.close()
+        report = build_report(
+            output, config, stages, unparsable, roles, complete, time.time() - started
+        )
+        write_json(side(output, "report", ".json"), report)
+        finish_run(output, manifest, {"complete": complete, "kept": report["records"]["kept"]})
+    log.info(
+        "codeclm: %d records kept in %s (%s)",
+        report["records"]["kept"],
+        output,
+        "complete" if complete else "stopped early; rerun to resume",
+    )
+    return report
+
+
+def synthesize(
+    pool: list[Metadata],
+    roles: dict[str, Metered],
+    config: CodecLMConfig,
+    writers: dict[str, UniqueWriter],
+    stages: dict[str, Any],
+    unparsable: Counter[str],
+    progress: Progress,
+) -> None:
+    """Steps 3-5: decode the instructions, write the rubrics, filter; counts go into ``stages``."""
+    # 3. Decode: the basic instructions, the budget shared out over the pool.
+    chains, duplicates = decode(
+        roles["strong"], pool, config, writers["errors"], unparsable, progress
+    )
+    stages["decode"] = {
+        "entries": len(pool),
+        "budget": config.num_instructions,
+        "written": len(chains),
+        "duplicates": duplicates,
+        "shortfall": config.num_instructions - len(chains),
+    }
+
+    # 4. Self-Rubrics for every entry that has instructions.
+    entries = list({c.metadata.key: c.metadata for c in chains}.values())
+    rubrics = self_rubrics(
+        roles["strong"], entries, config, writers["errors"], unparsable, progress
+    )
+    stages["rubrics"] = {
+        "entries": len(entries),
+        "written": sum(bool(r) for r in rubrics.values()),
+        "pairs": sum(len(r) for r in rubrics.values()),
+    }
+
+    # 5. Contrastive Filtering, chunk by chunk; finished chains of an earlier run are skipped.
+    done = writers["kept"].ids | writers["dropped"].ids | writers["errors"].ids
+    todo = [c for c in chains if c.id not in done]
+    stages["filter"] = {"chains": len(chains), "already_done": len(chains) - len(todo)}
+    for start in range(0, len(todo), config.chunk_size):
+        contrastive_filter(todo[start : start + config.chunk_size], roles, rubrics, config, writers)
+        progress("filter", min(start + config.chunk_size, len(todo)), len(todo))
+
+
+def build_report(
+    output: Path,
+    config: CodecLMConfig,
+    stages: dict[str, Any],
+    unparsable: Counter[str],
+    roles: dict[str, Metered],
+    complete: bool,
+    seconds: float,
+) -> dict[str, Any]:
+    """The report of the dataset on disk: counts per stage and round, gaps, failures, cost.
+
+    Record counts, rounds and gaps are read back from the output and its side files, so the
+    report of a resumed run covers the whole dataset; ``cost`` is this run's alone.
+    """
+    unparsable = Counter(unparsable)
+    kept = read_records(output)
+    dropped = read_records(side(output, "dropped"))
+    errors = read_records(side(output, "errors"))
+    histories = [r["meta"]["history"] for r in kept] + [
+        r["history"] for r in dropped + errors if "history" in r
+    ]
+    rounds: dict[str, Counter[str]] = {}
+    gaps_by_round: dict[str, list[float]] = {}
+    for history in histories:
+        for step in history:
+            key = str(step["iteration"])
+            rounds.setdefault(key, Counter())["judged" if "gap" in step else "not_judged"] += 1
+            rounds[key][step.get("decision", "failed")] += 1
+            unparsable["filter"] += step.get("unparsable", 0)
+            if "gap" in step:
+                gaps_by_round.setdefault(key, []).append(step["gap"])
+    sources = Counter(r["meta"]["source"] for r in kept)
+    first = sum(r["meta"]["iteration"] == 1 for r in kept)
+    return {
+        "complete": complete,
+        "seconds": round(seconds, 2),
+        "gap_threshold": config.gap_threshold,
+        "stages": stages,
+        "rounds": {k: dict(v) for k, v in sorted(rounds.items(), key=lambda kv: int(kv[0]))},
+        "records": {
+            "kept": len(kept),
+            "kept_strong": sources["strong"],
+            "kept_target": sources["target"],
+            "kept_in_first_round": first,
+            "first_round_share": round(first / len(kept), 4) if kept else None,
+            "dropped": len(dropped),
+            "errors": len(errors),
+            "errors_by_stage": dict(Counter(e.get("stage", "?") for e in errors)),
+        },
+        "gaps": {
+            "all": distribution([g for gs in gaps_by_round.values() for g in gs]),
+            "kept": distribution([r["meta"]["gap"] for r in kept]),
+            "by_round": {
+                k: distribution(v)
+                for k, v in sorted(gaps_by_round.items(), key=lambda kv: int(kv[0]))
+            },
+        },
+        "unparsable_replies": dict(unparsable),
+        "cost": {role: meter.report() for role, meter in roles.items()},
+        "files": {
+            "records": str(output),
+            "dropped": str(side(output, "dropped")),
+            "errors": str(side(output, "errors")),
+            "pool": str(side(output, "pool")),
+        },
+    }

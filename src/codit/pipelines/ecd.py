@@ -1,0 +1,424 @@
+"""ECD: evolution chains of instructions turned into preference pairs with hard negatives.
+
+Paper: Katz-Samuels, Li, Yun, Nigam, Xu, Petricek, Yin, Chilimbi, "Evolutionary Contrastive
+Distillation for Language Model Alignment", Findings of EMNLP 2024, arXiv:2410.07513; the
+evolution operations follow Evol-Instruct (Xu et al. 2023, "WizardLM", arXiv:2304.12244). The
+paper's prompts and numbers could not be read; defaults are Evol-Instruct's where it has one.
+
+``run_ecd`` reads top to bottom. For each seed instruction I_0 the responder writes R_0; then for
+``rounds`` rounds, the evolver rewrites I_{j-1} into I_j with one operation and the responder
+answers R_j. The operation is, with probability ``verifiable_share``, a verifiable constraint (an
+IFEval type whose arguments code chooses so that R_{j-1} breaks it, ``constraints.py``), else one
+of ``operations``: in-depth rewrites (add a constraint, deepen, concretize, more reasoning steps,
+complicate the input) or an in-breadth one (a new instruction in the same domain). Each stage is
+checked before it yields the pair (prompt I_j, chosen R_j, rejected R_{j-1}):
+
+* chosen must meet every verifiable constraint of I_j (code, IFEval's checks) and, with
+  ``judge_chosen``, the whole instruction (the LLM judge);
+* rejected must miss the new requirement: by code for a verifiable one, by the judge otherwise;
+* an in-breadth stage yields no pair (R_{j-1} answers another instruction, not a hard negative).
+
+A chosen answer that fails ends its chain (it can be neither a chosen nor the next rejected); a
+pair whose rejected answer meets the new requirement is dropped and the chain goes on. Every
+stage whose response passed its checks is also an SFT record. The steps live in ``ecd_steps.py``.
+Not here: DPO training itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codit.backends.base import GenerationParams, TextBackend
+from codit.backends.cost import Metered
+from codit.backends.spec import BackendConfig
+from codit.config import to_dict
+from codit.errors import ConfigError
+from codit.pipelines.constraints import KINDS
+from codit.pipelines.ecd_parse import VERDICT_SCHEMA
+from codit.pipelines.ecd_steps import (
+    OPERATIONS,
+    Chain,
+    Stage,
+    check_chosen,
+    check_rejected,
+    choose_operation,
+    evolve,
+    respond,
+)
+from codit.pipelines.llm import open_roles
+from codit.pipelines.outputs import (
+    UniqueWriter,
+    check_output,
+    check_spec,
+    finish_run,
+    instruction_of,
+    model_name,
+    read_records,
+    read_seeds,
+    side,
+    start_run,
+    with_cache,
+    write_json,
+)
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class EcdConfig:
+    """Settings of ``codit ecd``."""
+
+    seeds: str | None = field(
+        default=None,
+        metadata={"help": "seed instructions (JSONL, JSON, CSV, Parquet or a datasets directory)"},
+    )
+    prompt_field: str | None = field(
+        default=None,
+        metadata={"help": "field of the seeds holding the instruction (default: auto)"},
+    )
+    id_field: str | None = field(
+        default=None,
+        metadata={"help": "field of the seeds holding their id (default: id, else a hash)"},
+    )
+    output: str | None = field(
+        default=None,
+        metadata={"help": "JSONL file of preference records (appended to; a rerun resumes)"},
+    )
+    evolver: str | None = field(
+        default=None,
+        metadata={"help": "LLM that evolves the instructions: openai:MODEL@URL or local:MODEL"},
+    )
+    responder: str | None = field(
+        default=None,
+        metadata={"help": "LLM that answers every stage: openai:MODEL@URL or local:MODEL"},
+    )
+    judge: str | None = field(
+        default=None,
+        metadata={"help": "LLM that checks free-form requirements (default: the evolver)"},
+    )
+    rounds: int = field(
+        default=4, metadata={"help": "evolution rounds per seed (Evol-Instruct: 4)"}
+    )
+    verifiable_share: float = field(
+        default=0.5,
+        metadata={"help": "share of rounds that add a verifiable (IFEval) constraint, in [0, 1]"},
+    )
+    constraint_types: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "IFEval types a verifiable round may add, comma-separated (default: all usable ones)"
+        },
+    )
+    operations: tuple[str, ...] = field(
+        default=OPERATIONS,
+        metadata={
+            "help": f"the other rounds' operations, comma-separated: {', '.join(OPERATIONS)}"
+        },
+    )
+    judge_chosen: bool = field(
+        default=True,
+        metadata={"help": "ask the judge whether each chosen answer follows its whole instruction"},
+    )
+    temperature: float = field(
+        default=0.7, metadata={"help": "sampling temperature of the evolver and the responder"}
+    )
+    judge_temperature: float = field(
+        default=0.0, metadata={"help": "sampling temperature of the judge"}
+    )
+    max_new_tokens: int = field(
+        default=2048, metadata={"help": "longest reply of any step, in tokens"}
+    )
+    parse_retries: int = field(
+        default=2, metadata={"help": "re-asks of a reply that cannot be parsed or used"}
+    )
+    reask_temperature: float = field(
+        default=0.7,
+        metadata={"help": "lowest temperature of a re-ask (a greedy re-ask repeats itself)"},
+    )
+    seed: int = field(
+        default=0,
+        metadata={"help": "seed of the operation and constraint draws and of the backends"},
+    )
+    limit: int | None = field(default=None, metadata={"help": "read only the first N seeds"})
+    chunk_size: int = field(
+        default=32,
+        metadata={
+            "help": "chains in flight together; a crash loses at most one chunk's unwritten records"
+        },
+    )
+    backend: BackendConfig = field(default_factory=BackendConfig)
+
+    def __post_init__(self) -> None:
+        names = tuple(n.strip() for t in self.operations for n in t.split(",") if n.strip())
+        object.__setattr__(self, "operations", names)
+        types = tuple(n.strip() for t in self.constraint_types for n in t.split(",") if n.strip())
+        object.__setattr__(self, "constraint_types", types)
+        problems: list[str] = []
+        if not self.seeds:
+            problems.append("--seeds is required")
+        check_output(self.output, problems)
+        check_spec("--evolver", self.evolver, problems)
+        check_spec("--responder", self.responder, problems)
+        check_spec("--judge", self.judge, problems, required=False)
+        unknown = [n for n in names if n not in OPERATIONS]
+        if unknown or (not names and self.verifiable_share < 1):
+            problems.append(
+                f"--operations takes {', '.join(OPERATIONS)}, not {', '.join(unknown) or 'nothing'}"
+            )
+        strange = [t for t in types if t not in KINDS]
+        if strange:
+            problems.append(
+                f"--constraint-types takes {', '.join(KINDS)}, not {', '.join(strange)}"
+            )
+        if not 0 <= self.verifiable_share <= 1:
+            problems.append(f"--verifiable-share must be in [0, 1], not {self.verifiable_share}")
+        for name in ("rounds", "max_new_tokens", "chunk_size"):
+            if getattr(self, name) < 1:
+                problems.append(
+                    f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}"
+                )
+        for name in ("temperature", "judge_temperature", "reask_temperature", "parse_retries"):
+            if getattr(self, name) < 0:
+                problems.append(
+                    f"--{name.replace('_', '-')} must be at least 0, not {getattr(self, name)}"
+                )
+        if self.limit is not None and self.limit < 1:
+            problems.append(f"--limit must be at least 1, not {self.limit}")
+        if problems:
+            raise ConfigError(problems)
+
+    @property
+    def judge_spec(self) -> str:
+        return str(self.judge or self.evolver)
+
+    def settings(self) -> dict[str, Any]:
+        """What shapes the records: a rerun into the same output must keep these."""
+        values = to_dict(self)
+        for name in ("output", "backend", "chunk_size"):
+            values.pop(name)
+        values.update(
+            evolver=model_name(str(self.evolver)),
+            responder=model_name(str(self.responder)),
+            judge=model_name(self.judge_spec),
+        )
+        return values
+
+
+def run_ecd(
+    config: EcdConfig,
+    *,
+    backends: dict[str, TextBackend] | None = None,
+    on_progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run ECD into ``config.output``, resuming whatever an earlier run left unfinished.
+
+    Args:
+        config: the run's settings.
+        backends: role ("evolver", "responder", "judge") -> a ready backend instead of the specs.
+        on_progress: called with (stage, done, total) as chains finish, for a progress bar.
+
+    Returns:
+        The report, also written to ``OUTPUT.report.json``.
+
+    Raises:
+        BackendError: a backend failed for good; every finished call and record is kept.
+    """
+    started = time.time()
+    output = Path(str(config.output))
+    seeds = read_seeds(str(config.seeds), config.prompt_field, config.id_field, config.limit)
+    models = {
+        "evolver": model_name(str(config.evolver)),
+        "responder": model_name(str(config.responder)),
+        "judge": model_name(config.judge_spec),
+    }
+    manifest = start_run(output, "ecd", config, config.settings(), models)
+    roles = open_roles(
+        {
+            "evolver": str(config.evolver),
+            "responder": str(config.responder),
+            "judge": config.judge_spec,
+        },
+        with_cache(config.backend, output),
+        backends,
+    )
+    progress = on_progress or (lambda stage, done, total: None)
+    writers = {
+        name: UniqueWriter(side(output, name)) for name in ("sft", "dropped", "errors", "chains")
+    }
+    writers["pairs"] = UniqueWriter(output)
+    todo = [s for s in seeds if s.id not in writers["chains"].ids]
+    complete = False
+    try:
+        for start in range(0, len(todo), config.chunk_size):
+            chains = [
+                Chain(s.id, [Stage(0, instruction_of(s), "", "seed", [])])
+                for s in todo[start : start + config.chunk_size]
+            ]
+            evolve_chains(chains, roles, config, writers, models)
+            for chain in chains:
+                writers["chains"].write(_chain_record(chain))
+            progress("chains", min(start + config.chunk_size, len(todo)), len(todo))
+        complete = True
+    finally:
+        for writer in writers.values():
+            writer.close()
+        report = build_report(
+            output,
+            config,
+            roles,
+            complete,
+            len(seeds),
+            len(seeds) - len(todo),
+            time.time() - started,
+        )
+        write_json(side(output, "report", ".json"), report)
+        finish_run(output, manifest, {"complete": complete, "pairs": report["records"]["pairs"]})
+    log.info(
+        "ecd: %d pairs in %s (%s)",
+        report["records"]["pairs"],
+        output,
+        "complete" if complete else "stopped early; rerun to resume",
+    )
+    return report
+
+
+def evolve_chains(
+    chains: list[Chain],
+    roles: dict[str, Metered],
+    config: EcdConfig,
+    writers: dict[str, UniqueWriter],
+    models: dict[str, str],
+) -> None:
+    """Every round of a chunk of chains, in lockstep so that each step is one batch of calls."""
+    gen = GenerationParams(
+        max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed
+    )
+    judge = dataclasses.replace(
+        gen, temperature=config.judge_temperature, json_schema=VERDICT_SCHEMA
+    )
+
+    def stop(
+        chain: Chain,
+        round_: int,
+        stage: str,
+        error: str | None,
+        replies: tuple[str, ...] | list[str],
+    ) -> None:
+        chain.stopped = f"{stage} failed in round {round_}"
+        chain.outcomes.append({"round": round_, **chain.pending, "outcome": f"error_{stage}"})
+        writers["errors"].write(
+            {
+                "id": f"{chain.id}:{round_}",
+                "chain": chain.id,
+                "round": round_,
+                "stage": stage,
+                "error": error,
+                "replies": list(replies),
+                **chain.pending,
+            }
+        )
+
+    # Round 0: the seeds' responses (and, with judge_chosen, their check).
+    respond(chains, 0, roles["responder"], gen, config, stop)
+    answered = [c for c in chains if c.stopped is None]
+    check_chosen(answered, 0, roles["judge"], judge, config, stop, writers, models)
+
+    for round_ in range(1, config.rounds + 1):
+        active = [c for c in chains if c.stopped is None]
+        if not active:
+            break
+        for chain in active:
+            chain.pending, chain.new = choose_operation(chain, round_, config)
+        evolve(active, round_, roles["evolver"], gen, config, stop)
+        active = [c for c in active if c.stopped is None]
+        respond(active, round_, roles["responder"], gen, config, stop)
+        active = [c for c in active if c.stopped is None]
+        check_chosen(active, round_, roles["judge"], judge, config, stop, writers, models)
+        active = [c for c in active if c.stopped is None]
+        check_rejected(active, round_, roles["judge"], judge, config, writers, models)
+
+
+def _chain_record(chain: Chain) -> dict[str, Any]:
+    return {
+        "id": chain.id,
+        "stopped": chain.stopped,
+        "rounds": chain.outcomes,
+        "stages": [
+            {
+                "round": s.round,
+                "operation": s.operation,
+                "instruction": s.instruction,
+                "added": s.added,
+                "checks": s.checks,
+            }
+            for s in chain.stages
+        ],
+    }
+
+
+def build_report(
+    output: Path,
+    config: EcdConfig,
+    roles: dict[str, Metered],
+    complete: bool,
+    seeds: int,
+    already_done: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """The report of the dataset on disk: rounds, operations, constraints, outcomes and cost.
+
+    Counts are read back from the output and its side files, so the report of a resumed run
+    covers the whole dataset; ``cost`` is this run's alone.
+    """
+    chains = read_records(side(output, "chains"))
+    rounds: dict[str, Counter[str]] = {}
+    operations: dict[str, Counter[str]] = {}
+    constraints: dict[str, Counter[str]] = {}
+    unparsable = 0
+    for chain in chains:
+        for step in chain["rounds"]:
+            rounds.setdefault(str(step["round"]), Counter())[step["outcome"]] += 1
+            operations.setdefault(step.get("operation", "?"), Counter())[step["outcome"]] += 1
+            if "constraint" in step:
+                constraints.setdefault(step["constraint"]["id"], Counter())[step["outcome"]] += 1
+            unparsable += step.get("unparsable", 0)
+    errors = read_records(side(output, "errors"))
+    dropped = read_records(side(output, "dropped"))
+    pairs = read_records(output)
+    return {
+        "complete": complete,
+        "seconds": round(seconds, 2),
+        "seeds": seeds,
+        "chains": {
+            "finished": len(chains),
+            "this_run": len(chains) - already_done if complete else None,
+            "already_done": already_done,
+            "stopped_early": sum(c["stopped"] is not None for c in chains),
+        },
+        "records": {
+            "pairs": len(pairs),
+            "pairs_verifiable": sum(p["meta"]["operation"] == "verifiable" for p in pairs),
+            "pairs_free_form": sum(p["meta"]["operation"] != "verifiable" for p in pairs),
+            "sft": len(read_records(side(output, "sft"))),
+            "dropped": len(dropped),
+            "dropped_by_outcome": dict(Counter(d["outcome"] for d in dropped)),
+            "errors": len(errors),
+            "errors_by_stage": dict(Counter(e["stage"] for e in errors)),
+        },
+        "rounds": {k: dict(v) for k, v in sorted(rounds.items(), key=lambda kv: int(kv[0]))},
+        "operations": {k: dict(v) for k, v in sorted(operations.items())},
+        "constraints": {k: dict(v) for k, v in sorted(constraints.items())},
+        "unparsable_replies": unparsable,
+        "cost": {role: meter.report() for role, meter in roles.items()},
+        "files": {name: str(side(output, name)) for name in ("sft", "dropped", "errors", "chains")}
+        | {"pairs": str(output)},
+    }
