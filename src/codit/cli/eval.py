@@ -16,6 +16,7 @@ from typing import Any
 from codit import __version__
 from codit.backends.spec import BackendConfig
 from codit.config import add_arguments, from_namespace, to_dict
+from codit.distributed.config import RayConfig
 from codit.evaluation.ifeval import IFEvalConfig
 from codit.evaluation.judge import JudgeConfig
 
@@ -50,6 +51,7 @@ def register(subparsers: Any) -> None:
     )
     add_arguments(ifeval, IFEvalConfig)
     add_arguments(ifeval, BackendConfig)
+    add_arguments(ifeval, RayConfig)
     ifeval.add_argument("--no-progress", action="store_true", help="no progress bar")
     ifeval.set_defaults(run=run_ifeval)
 
@@ -87,6 +89,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def run_ifeval(args: argparse.Namespace) -> int:
     config = from_namespace(IFEvalConfig, args)
     backend_config = from_namespace(BackendConfig, args)
+    distributed = from_namespace(RayConfig, args)
     from tqdm import tqdm
 
     from codit.evaluation.ifeval import format_table, run_ifeval
@@ -100,7 +103,11 @@ def run_ifeval(args: argparse.Namespace) -> int:
 
     start = time.time()
     metrics, paths = run_ifeval(
-        config, backend_config, progress=lambda n: bar.update(n), on_generate=on_generate
+        config,
+        backend_config,
+        progress=lambda n: bar.update(n),
+        on_generate=on_generate,
+        distributed=distributed,
     )
     if bar is not None:
         bar.close()

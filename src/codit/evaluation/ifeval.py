@@ -11,7 +11,8 @@ IFEval key, else by prompt text. A prompt without a response is counted as faili
 instruction and reported as missing, never skipped.
 
 Reading, scoring and writing the report live here; the CLI (``codit eval ifeval``) only parses
-flags, and generation of responses goes through a ``TextBackend``.
+flags, and generation of responses goes through a ``TextBackend`` (with ``--ray``, through
+``codit generate`` on Ray workers).
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from typing import Any
 
 from codit import __version__
 from codit.backends.base import GenerationParams, TextBackend
-from codit.backends.spec import BackendConfig, open_backend
+from codit.backends.spec import BackendConfig, open_backend, parse_spec
 from codit.config import to_dict
+from codit.distributed.config import RayConfig
 from codit.errors import ConfigError, DataError
 from codit.evaluation.checks import follows, instruction_arguments
 from codit.evaluation.responses import Response, load_responses
@@ -359,6 +361,59 @@ def generate_responses(
     return written
 
 
+def generate_on_ray(
+    prompts: list[IFEvalPrompt],
+    config: IFEvalConfig,
+    backend_config: BackendConfig,
+    distributed: RayConfig,
+    progress: Callable[[int], None] | None = None,
+    on_generate: Callable[[int], None] | None = None,
+) -> Path:
+    """Answer the prompts with ``codit generate`` on Ray workers: greedy, direct, resumable.
+
+    The answers are codit records (``id`` = IFEval key) in ``responses.ray.jsonl``, with their
+    own manifest and errors file; the prompts go through ``prompts.jsonl`` in ``config.output``.
+    Returns the responses file.
+    """
+    from codit.decoding.config import DecodingConfig
+    from codit.generation.config import GenerateConfig
+    from codit.generation.run import generate
+
+    spec = parse_spec(backend_spec(str(config.model)))
+    if spec.kind != "local":
+        raise ConfigError(
+            f"--ray runs local models; {config.model} is served elsewhere, drop --ray"
+        )
+    output = Path(str(config.output))
+    output.mkdir(parents=True, exist_ok=True)
+    prompts_path = output / "prompts.jsonl"
+    _atomic_write(
+        prompts_path,
+        "".join(json.dumps({"id": str(p.key), "prompt": p.prompt}) + "\n" for p in prompts),
+    )
+    settings = GenerateConfig(
+        input=str(prompts_path),
+        output=str(output / "responses.ray.jsonl"),
+        instruct=spec.model,
+        decoding=DecodingConfig(
+            mode="direct", temperature=0.0, max_new_tokens=config.max_new_tokens
+        ),
+        batch_size=backend_config.batch_size,
+        device=backend_config.device,
+        dtype=backend_config.dtype,
+        distributed=distributed,
+    )
+    counted = 0
+
+    def on_progress(done: int, _tokens: int) -> None:
+        nonlocal counted
+        if progress is not None:
+            progress(done - counted)
+        counted = done
+
+    return generate(settings, on_progress=on_progress, on_start=on_generate).output
+
+
 def backend_spec(model: str) -> str:
     """``--model`` as a backend spec: a bare model name or path means ``local:``."""
     return model if model.startswith(("local:", "openai:")) else f"local:{model}"
@@ -369,6 +424,7 @@ def run_ifeval(
     backend_config: BackendConfig | None = None,
     progress: Callable[[int], None] | None = None,
     on_generate: Callable[[int], None] | None = None,
+    distributed: RayConfig | None = None,
 ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Score a responses file (generating it first with ``config.model``) and write the report.
 
@@ -377,6 +433,8 @@ def run_ifeval(
         backend_config: how to reach the model, with ``config.model``.
         progress: called with the number of prompts answered after each chunk.
         on_generate: called once with the number of prompts still to answer.
+        distributed: with ``ray=True``, a local ``config.model`` answers on Ray workers
+            (``generate_on_ray``).
 
     Returns:
         The metrics (also in ``metrics.json``) and the paths of the files written.
@@ -390,7 +448,11 @@ def run_ifeval(
     prompts = load_prompts(input_path)[: config.limit]
     output = Path(str(config.output))
     backend_config = backend_config or BackendConfig()
-    if config.model is not None:
+    if config.model is not None and distributed is not None and distributed.ray:
+        responses_path = generate_on_ray(
+            prompts, config, backend_config, distributed, progress, on_generate
+        )
+    elif config.model is not None:
         responses_path = output / "responses.jsonl"
         backend = open_backend(backend_spec(config.model), backend_config)
         params = GenerationParams(max_new_tokens=config.max_new_tokens, temperature=0.0)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codit.decoding.config import DecodingConfig
+from codit.distributed.config import RayConfig
 from codit.errors import ConfigError
 from codit.models.loading import DEVICES, DTYPES
 
@@ -34,6 +35,7 @@ class GenerateConfig:
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16 or float16", "choices": DTYPES})
     trust_remote_code: bool = field(default=False, metadata={"help": "run code shipped with the models (only for models you trust)"})
     retry_errors: bool = field(default=False, metadata={"help": "retry the records listed in the errors file"})
+    distributed: RayConfig = field(default_factory=RayConfig)
 
     def __post_init__(self) -> None:
         if self.base is None and self.instruct == TINY_PAIR[0] and self.decoding.contrastive:
@@ -56,8 +58,26 @@ class GenerateConfig:
                 problems.append(f"{name} must be auto, cpu, cuda or cuda:N, got {value!r}")
         if self.dtype not in DTYPES:
             problems.append(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.distributed.ray:
+            problems += self._ray_device_problems()
         if problems:
             raise ConfigError(problems)
+
+    def _ray_device_problems(self) -> list[str]:
+        """A Ray worker sees only its own GPUs, numbered from 0."""
+        gpus = self.distributed.gpus_per_worker
+        problems = []
+        if gpus > 0 and self.device == "cpu":
+            problems.append("--gpus-per-worker needs --device auto or cuda, not cpu")
+        for name, value in (("--device", self.device), ("--base-device", self.base_device)):
+            if not value or not value.startswith("cuda"):
+                continue
+            if gpus == 0:
+                problems.append(f"{name} {value} on Ray needs --gpus-per-worker >= 1")
+            elif value[5:].isdigit() and int(value[5:]) >= gpus:
+                problems.append(f"{name} {value} needs --gpus-per-worker >= {int(value[5:]) + 1} "
+                                "(each Ray worker numbers its own GPUs from 0)")
+        return problems
 
     def record_settings(self) -> dict[str, Any]:
         """The settings that shape the records; a resumed run must keep them."""

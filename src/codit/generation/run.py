@@ -4,6 +4,8 @@ Read top to bottom: validate the config and every input line, skip ids already w
 already failed), load and check the model pair, decode with the engine, append each record
 the moment it finishes, and keep the manifest up to date. A killed run loses at most the rows
 in flight; rerunning the same command completes the dataset with every id exactly once.
+With ``--ray`` the decoding runs on a pool of Ray workers (``codit.distributed.ray_generate``)
+and everything else, the writing included, stays here.
 
 Output record (TRL conversational format)::
 
@@ -14,14 +16,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from codit.config import to_dict
 from codit.decoding.engine import Completion, Request
-from codit.errors import DataError
+from codit.errors import DataError, require
 from codit.generation.config import GenerateConfig
 from codit.io.jsonl import Appender, iter_records, read_ids, repair_tail
 from codit.io.manifest import check_same_settings, environment, read_manifest, write_manifest
@@ -113,13 +115,13 @@ def generate(
         config: the run settings; or pass them as keyword arguments
             (``generate(input=..., output=..., decoding=DecodingConfig(...))``).
         on_progress: called with (records finished, completion tokens) after each record.
-        on_start: called with the number of records to generate, once models are loaded.
+        on_start: called with the number of records to generate, once models are loaded
+            (on Ray: once the workers are asked to load them).
 
     Returns:
         A ``RunSummary`` with counts and throughput.
     """
-    from codit.models.chat import prompt_ids, require_chat_template, with_system
-    from codit.models.pair import load_pair
+    from codit.models.chat import with_system
 
     config = config or GenerateConfig(**overrides)
     output = Path(str(config.output))
@@ -127,6 +129,8 @@ def generate(
     started = time.time()
 
     # 1. Everything that can be checked without a model.
+    if config.distributed.ray:
+        require("ray", "ray")
     check_writable(output)
     check_writable(err_path)
     records, duplicates = _unique(read_prompts(str(config.input), config.prompt_field, config.id_field, config.limit))
@@ -155,38 +159,34 @@ def generate(
                                  "duplicate_ids": duplicates, "already_done": already}
     manifest["runs"].append(run_entry)
 
+    def record_models(info: dict[str, Any]) -> None:
+        manifest["models"] = info
+        write_manifest(output, manifest)
+
     written = failed = tokens = 0
     decode_seconds = 0.0
     if todo:
-        # 2. Models: tokenizers and configs are checked before any weights load.
-        pair = load_pair(config.instruct, config.base if config.decoding.contrastive else None,
-                         config.device, config.base_device, config.dtype, config.trust_remote_code)
-        manifest["models"] = pair.info()
-        write_manifest(output, manifest)
-        engine = pair_engine(pair, config)
+        # 2. Models: tokenizers and configs are checked before any weights load. Locally the
+        #    pair loads here; on Ray every worker loads its own and reports it with its results.
         by_id = {r.id: r for r in todo}
         conversations = {r.id: with_system(r.messages, config.system_prompt) for r in todo}
-        require_chat_template(pair.tokenizer)
+        if config.distributed.ray:
+            from codit.distributed.ray_generate import ray_completions
+
+            completions = ray_completions(config, conversations, record_models)
+        else:
+            completions = local_completions(config, conversations, record_models)
         if on_start:
             on_start(len(todo))
 
-        template_failures = 0
-
-        def requests() -> Iterator[Request]:
-            nonlocal template_failures
-            for r in todo:
-                try:
-                    ids = prompt_ids(pair.tokenizer, conversations[r.id], config.chat_template_kwargs)
-                except Exception as err:  # a template may reject one conversation; record it, go on
-                    errors.write({"id": r.id, "error": f"the chat template failed: {err}", "line": r.line})
-                    template_failures += 1
-                    continue
-                yield Request(r.id, ids)
-
-        # 3. Decode; append each record as it finishes.
+        # 3. Decode; append each record as it finishes. This process is the only writer, and a
+        #    batch that a failed Ray worker redid may hand an id back again: each id is written once.
         decode_start = time.time()
         with Appender(output) as out, Appender(err_path) as errors:
-            for done in engine.generate(requests()):
+            for done in completions:
+                if done.key in done_ids:
+                    continue
+                done_ids.add(done.key)
                 prompt = by_id[done.key]
                 if done.error:
                     errors.write({"id": done.key, "error": done.error, "line": prompt.line,
@@ -197,8 +197,7 @@ def generate(
                     written += 1
                     tokens += done.completion_tokens
                 if on_progress:
-                    on_progress(written + failed + template_failures, tokens)
-        failed += template_failures
+                    on_progress(written + failed, tokens)
         decode_seconds = time.time() - decode_start
     seconds = time.time() - started
     total = len(read_ids(output))
@@ -210,6 +209,59 @@ def generate(
     mpath = write_manifest(output, manifest)
     return RunSummary(output, err_path, mpath, len(records), duplicates, already, written, failed, tokens, seconds,
                       decode_seconds)
+
+
+def local_completions(
+    config: GenerateConfig,
+    conversations: dict[str, list[dict[str, str]]],
+    record_models: Callable[[dict[str, Any]], None],
+) -> Iterator[Completion]:
+    """Load the pair in this process and decode the conversations (keyed by record id) with it."""
+    from codit.models.chat import require_chat_template
+
+    pair = load_run_pair(config)
+    record_models(pair.info())
+    require_chat_template(pair.tokenizer)
+    return complete(pair_engine(pair, config), pair.tokenizer, conversations.items(), config.chat_template_kwargs)
+
+
+def complete(
+    engine: Any,
+    tokenizer: Any,
+    conversations: Iterable[tuple[str, list[dict[str, str]]]],
+    template_kwargs: dict[str, Any],
+) -> Iterator[Completion]:
+    """Render each (key, conversation) with the chat template and decode it with ``engine``.
+
+    Yields one completion per key as soon as it finishes; a conversation that the chat
+    template rejects comes back as an error completion, and the others go on.
+    """
+    from codit.models.chat import prompt_ids
+
+    rejected: list[Completion] = []
+
+    def requests() -> Iterator[Request]:
+        for key, messages in conversations:
+            try:
+                ids = prompt_ids(tokenizer, messages, template_kwargs)
+            except Exception as err:  # a template may reject one conversation; record it, go on
+                rejected.append(Completion(key, "", [], "error", 0, 0, error=f"the chat template failed: {err}"))
+                continue
+            yield Request(key, ids)
+
+    for done in engine.generate(requests()):
+        yield from rejected
+        rejected.clear()
+        yield done
+    yield from rejected
+
+
+def load_run_pair(config: GenerateConfig) -> Any:
+    """The ``ModelPair`` a run's settings name (the instruct model alone in direct mode)."""
+    from codit.models.pair import load_pair
+
+    return load_pair(config.instruct, config.base if config.decoding.contrastive else None,
+                     config.device, config.base_device, config.dtype, config.trust_remote_code)
 
 
 def pair_engine(pair: Any, config: GenerateConfig) -> Any:

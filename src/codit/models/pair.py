@@ -77,6 +77,21 @@ class ModelPair:
                 "vocab_size": self.vocab_size, "stop_ids": self.stop_ids}
 
 
+def load_pair_tokenizer(instruct: str, base: str | None, trust_remote_code: bool = False) -> tuple[Any, int]:
+    """Check a pair from its tokenizers and configs alone, before any weights load.
+
+    Returns:
+        The instruct model's tokenizer and the number of ids to score (see ``check_pair``).
+    """
+    tokenizer = load_tokenizer(instruct, trust_remote_code)
+    config = load_config(instruct, trust_remote_code)
+    if base is None:
+        return tokenizer, real_vocab_size(tokenizer, config, instruct)
+    base_tokenizer = load_tokenizer(base, trust_remote_code)
+    base_config = load_config(base, trust_remote_code)
+    return tokenizer, check_pair(instruct, base, tokenizer, base_tokenizer, config, base_config)
+
+
 def load_pair(
     instruct: str,
     base: str | None,
@@ -95,14 +110,7 @@ def load_pair(
         dtype: ``auto`` (bf16 on CUDA, fp32 on CPU) or an explicit dtype name.
         trust_remote_code: allow code shipped with the models.
     """
-    tokenizer = load_tokenizer(instruct, trust_remote_code)
-    config = load_config(instruct, trust_remote_code)
-    if base is not None:
-        base_tokenizer = load_tokenizer(base, trust_remote_code)
-        base_config = load_config(base, trust_remote_code)
-        vocab = check_pair(instruct, base, tokenizer, base_tokenizer, config, base_config)
-    else:
-        vocab = real_vocab_size(tokenizer, config, instruct)
+    tokenizer, vocab = load_pair_tokenizer(instruct, base, trust_remote_code)
     main = load_model(instruct, device, dtype, trust_remote_code)
     other = None
     if base is not None:
