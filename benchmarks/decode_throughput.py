@@ -160,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long-tail-prompts", type=int, default=256)
     parser.add_argument("--long-tail-batch", type=int, default=32)
     parser.add_argument("--long-tail-max-new", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     parser.add_argument("--json", help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))

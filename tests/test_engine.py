@@ -7,6 +7,7 @@ models are float64 so that a comparison never hinges on rounding.
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from codit.decoding.config import DecodingConfig
@@ -89,13 +90,42 @@ def test_direct_mode_equals_hf_generate(models64, tokenizer):
         assert got[r.key].token_ids == out[0, len(r.prompt_ids):].tolist()
 
 
-def test_direct_mode_samples_exactly_like_alpha0_beta0(models64, tokenizer):
-    common = dict(temperature=1.0, top_p=0.9, top_k=50, max_new_tokens=10, seed=7)
-    direct = run(models64, tokenizer, DecodingConfig(mode="direct", **common), batch_size=2)
+@pytest.mark.parametrize("filters", [dict(top_p=1.0, top_k=0), dict(top_p=0.9, top_k=50)])
+def test_direct_mode_samples_exactly_like_alpha0_beta0(models64, tokenizer, filters):
+    common = dict(temperature=1.0, max_new_tokens=10, seed=7, **filters)
+    # direct mode ignores alpha and beta, whatever they are set to
+    direct = run(models64, tokenizer, DecodingConfig(mode="direct", alpha=0.5, **common), batch_size=2)
     codit0 = run(models64, tokenizer, DecodingConfig(mode="codit", alpha=0.0, beta=0.0, **common), batch_size=3)
     assert {k: c.token_ids for k, c in direct.items()} == {k: c.token_ids for k, c in codit0.items()}
     contrast = run(models64, tokenizer, DecodingConfig(mode="codit", **common), batch_size=2)
     assert any(contrast[k].token_ids != direct[k].token_ids for k in direct)
+
+
+def test_direct_sampling_follows_the_instruct_models_distribution(tokenizer):
+    """First-token frequencies over many seeds match softmax(logits) of the instruct model."""
+    import tiny_models
+
+    instruct = tiny_models.make_model(tokenizer, 1)
+    prompt = encode(tokenizer, "hello fox")
+    with torch.no_grad():
+        probs = torch.softmax(instruct(torch.tensor([prompt])).logits[0, -1].double(), -1)
+    engine = PairEngine(instruct, None, tokenizer, DecodingConfig(mode="direct", max_new_tokens=1), [],
+                        len(tokenizer), batch_size=64)
+    n = 3000
+    counts = torch.zeros(len(tokenizer), dtype=torch.float64)
+    for c in engine.generate(Request(f"s{i}", prompt) for i in range(n)):
+        counts[c.token_ids[0]] += 1
+    # total variation distance between the empirical and the model distribution, against what
+    # sampling noise alone gives on average: E|freq - p| ~ sqrt(2 p (1 - p) / (pi n)) per token
+    tv = 0.5 * (counts / n - probs).abs().sum().item()
+    noise = 0.5 * torch.sqrt(2 * probs * (1 - probs) / (torch.pi * n)).sum().item()
+    assert tv < 1.25 * noise, (tv, noise)
+    # a distribution that is clearly off (the instruct probabilities squared) would be caught
+    skewed = probs**2 / (probs**2).sum()
+    assert 0.5 * (counts / n - skewed).abs().sum().item() > 1.25 * noise
+    # tokens below alpha * max that CoDIT's mask would cut are still sampled in direct mode
+    rare = probs < 0.01 * probs.max()
+    assert probs[rare].sum() > 0.001 and counts[rare].sum() > 0
 
 
 def test_sampling_is_seeded_per_record(models64, tokenizer):

@@ -118,6 +118,8 @@ class PairEngine:
         self.batch_size = batch_size
         self.continuous = continuous
         self.score = SCORE_RULES[decoding.rule]
+        # Direct generation is the rule with alpha = beta = 0: the instruct model's own distribution.
+        self.alpha, self.beta = (decoding.alpha, decoding.beta) if decoding.contrastive else (0.0, 0.0)
         limits = [c for c in (context_length(m) for m in self.models) if c]
         self.max_context = min(limits) if limits else None
         self._logits_to_keep = [
@@ -166,7 +168,7 @@ class PairEngine:
             base = torch.cat(logits[1]) if len(logits[1]) > 1 else logits[1][0]
             base = base.to(post.device, non_blocking=True)
         d = self.decoding
-        scores = self.score(post, base, d.alpha, d.beta)
+        scores = self.score(post, base, self.alpha, self.beta)
         gens = None
         if d.temperature > 0:
             gens = [r.generator for r in state.rows if r.generator is not None]
