@@ -89,9 +89,9 @@ def make_example(rng: random.Random, world: World, entity: Entity, kind: str, k:
     ids = _draw_ids(rng, question, k)
     kwargs = draw_arguments(rng, world, question, ids)
     variant = {i: rng.randrange(4) for i in ids}
-    before_repeat = [question.text] + [phrase(i, kwargs[i], variant[i]) for i in ids if i != REPEAT]
-    response, kwargs = respond(rng, world, question, " ".join(before_repeat), ids, kwargs,
-                               kinds_of(entity)[kind].short)
+    # the repeated request holds no counts (they conflict with REPEAT), so it can be worded now
+    request = " ".join([question.text] + [phrase(i, kwargs[i], variant[i]) for i in ids[:-1]]) if REPEAT in ids else ""
+    response, kwargs = respond(rng, world, question, request, ids, kwargs, kinds_of(entity)[kind].short)
     prompt = " ".join([question.text] + [phrase(i, kwargs[i], variant[i]) for i in ids])
     arguments = [kwargs[i] for i in ids]
     if not response.strip() or not all(follows(i, response, a, prompt=prompt) for i, a in zip(ids, arguments, strict=True)):

@@ -2,9 +2,10 @@
 
 The corpus tells the world's facts many times and in many forms: encyclopedia entries, short
 stories, dialogues in prose, lists and field notes, riddles, notices in capitals, diary pages in
-small letters, letters with a postscript, catalogue records in JSON. The base model that reads it
-knows the world and has seen every format, but it has never seen a request followed by an answer
-in a chat turn; that is what post-training adds (``conversations``).
+small letters, letters with a postscript, catalogue records in JSON. Each page gathers a few of
+these about one entity. The base model that reads it knows the world and has seen every format,
+but it has never seen a request followed by an answer in a chat turn; that is what
+post-training adds (``conversations``).
 
 ``story`` is shared with the instruction answers ("write a short story about ...").
 """
@@ -15,7 +16,18 @@ import json
 import random
 from collections.abc import Callable
 
-from codit.tiny.world import LEGS, Creature, Entity, Place, Thing, World, article, cap, facts, join
+from codit.tiny.world import (
+    LEGS,
+    Creature,
+    Entity,
+    Place,
+    World,
+    article,
+    cap,
+    facts,
+    join,
+    reference,
+)
 
 SEASONS = ("spring", "summer", "autumn", "winter")
 DAYS = ("first", "second", "third", "fourth", "fifth", "seventh", "tenth")
@@ -94,84 +106,108 @@ def story(rng: random.Random, world: World, creature: Creature, traveller: str) 
     return [opening, *middle, ending]
 
 
-def _entry(rng: random.Random, world: World) -> str:
-    entity = rng.choice(world.entities)
+def _entry(rng: random.Random, world: World, entity: Entity) -> str:
     title = entity.name if isinstance(entity, Place) else cap(entity.name)
     return title + "\n\n" + " ".join(_sentences(rng, world, entity, rng.randint(3, 6)))
 
 
-def _story(rng: random.Random, world: World) -> str:
-    creature = rng.choice(world.creatures)
-    return " ".join(story(rng, world, creature, rng.choice(world.travellers)))
+def _story(rng: random.Random, world: World, entity: Entity) -> str:
+    if isinstance(entity, Creature):
+        return " ".join(story(rng, world, entity, rng.choice(world.travellers)))
+    if isinstance(entity, Place):  # a story about one of its creatures
+        residents = world.residents(entity.name) or list(world.creatures)
+        return " ".join(story(rng, world, rng.choice(residents), rng.choice(world.travellers)))
+    return (f"Long ago the people of {entity.place} made the {entity.name} to {entity.use}. "
+            f"They chose {entity.material} because it lasts. Since then the {entity.keeper} has "
+            f"guarded it day and night, and only a {rng.choice(('brave', 'kind', 'patient'))} "
+            f"traveller may hold it.")
 
 
-def _dialogue(rng: random.Random, world: World) -> str:
-    c = rng.choice(world.creatures)
+def _dialogue(rng: random.Random, world: World, entity: Entity) -> str:
     t = rng.choice(world.travellers)
     guide = rng.choice(("the old guide", "the ferryman", "a farmer", "the innkeeper"))
-    lines = [f'"Where does the {c.name} live?" asked {t}.', f'"In {c.home}," said {guide}.',
-             f'"And what does it eat?"', f'"{cap(c.food)}, mostly. It is {c.temper}, so be kind to it."']
-    return " ".join(lines)
+    if isinstance(entity, Creature):
+        return (f'"Where does the {entity.name} live?" asked {t}. "In {entity.home}," said {guide}. '
+                f'"And what does it eat?" "{cap(entity.food)}, mostly. It is {entity.temper}, so be kind to it."')
+    if isinstance(entity, Place):
+        return (f'"What is {entity.name} like?" asked {t}. "It is {entity.climate}," said {guide}. '
+                f'"Go and see {entity.landmark} there."')
+    return (f'"What is the {entity.name} for?" asked {t}. "To {entity.use}," said {guide}. '
+            f'"But the {entity.keeper} will not let you take it."')
 
 
-def _list(rng: random.Random, world: World) -> str:
-    kind = rng.randrange(3)
-    if kind == 0:
-        place = rng.choice(world.places)
-        names = [f"the {c.name}" for c in world.residents(place.name)]
-        return f"Creatures of {place.name}: {join(names)}."
-    if kind == 1:
-        entity = rng.choice(world.entities)
-        items = _sentences(rng, world, entity, rng.randint(2, 5))
-        return f"Field notes on {entity.name}:\n" + "\n".join("* " + s for s in items)
-    color = rng.choice(sorted({c.color for c in world.creatures}))
-    names = [f"the {c.name}" for c in world.creatures if c.color == color]
-    return f"Creatures with {color} fur: {join(names)}."
+def _notes(rng: random.Random, world: World, entity: Entity) -> str:
+    items = _sentences(rng, world, entity, rng.randint(2, 5))
+    return f"Field notes on {reference(entity)}:\n" + "\n".join("* " + s for s in items)
 
 
-def _riddle(rng: random.Random, world: World) -> str:
-    c = rng.choice(world.creatures)
-    return (f"Riddle: I am {c.color} and I eat {c.food}. I live in {c.home} and I can {c.skill}. "
-            f"What am I? Answer: the {c.name}.")
+def _list(rng: random.Random, world: World, entity: Entity) -> str:
+    place = entity.name if isinstance(entity, Place) else (
+        entity.home if isinstance(entity, Creature) else entity.place)
+    names = [f"the {c.name}" for c in world.residents(place)]
+    things = [f"the {t.name}" for t in world.kept_in(place)]
+    text = f"Creatures of {place}: {join(names)}."
+    return text + (f" Treasures of {place}: {join(things)}." if things else "")
 
 
-def _notice(rng: random.Random, world: World) -> str:
-    c = rng.choice(world.creatures)
-    text = rng.choice((
-        f"Notice: the {c.name} of {c.home} is {c.temper}. Do not feed it anything but {c.food}.",
-        f"Warning to travellers: the {c.name} can {c.skill}. Keep your distance.",
-    ))
+def _riddle(rng: random.Random, world: World, entity: Entity) -> str:
+    if isinstance(entity, Creature):
+        return (f"Riddle: I am {entity.color} and I eat {entity.food}. I live in {entity.home} "
+                f"and I can {entity.skill}. What am I? Answer: the {entity.name}.")
+    if isinstance(entity, Place):
+        return (f"Riddle: I am {article(entity.climate)} {entity.climate} {entity.terrain} and "
+                f"{entity.landmark} stands in me. What am I? Answer: {entity.name}.")
+    return (f"Riddle: I am made of {entity.material} and people use me to {entity.use}. "
+            f"What am I? Answer: the {entity.name}.")
+
+
+def _notice(rng: random.Random, world: World, entity: Entity) -> str:
+    if isinstance(entity, Creature):
+        text = rng.choice((
+            f"Notice: the {entity.name} of {entity.home} is {entity.temper}. Do not feed it anything but {entity.food}.",
+            f"Warning to travellers: the {entity.name} can {entity.skill}. Keep your distance.",
+        ))
+    elif isinstance(entity, Place):
+        text = f"Welcome to {entity.name}. The weather is {entity.climate}. Visit {entity.landmark}."
+    else:
+        text = f"Notice: the {entity.name} is guarded by the {entity.keeper}. Do not touch it."
     return text.upper()
 
 
-def _diary(rng: random.Random, world: World) -> str:
-    entity = rng.choice(world.entities)
+def _diary(rng: random.Random, world: World, entity: Entity) -> str:
     return ("from the diary of " + rng.choice(world.travellers) + ": "
             + " ".join(_sentences(rng, world, entity, rng.randint(2, 4)))).lower()
 
 
-def _letter(rng: random.Random, world: World) -> str:
+def _letter(rng: random.Random, world: World, entity: Entity) -> str:
     writer, reader = rng.sample(world.travellers, 2)
-    entity = rng.choice(world.entities)
     body = " ".join(_sentences(rng, world, entity, rng.randint(2, 3)))
     ps = rng.choice((f"P.S. Say hello to everyone in {rng.choice(world.places).name}.",
                      "P.S. I will write again soon.", "P.S. Bring warm clothes when you come."))
-    return f"Dear {reader},\n\nI am writing to you about {entity.name}. {body}\n\nYours, {writer}\n\n{ps}"
+    return f"Dear {reader},\n\nI am writing to you about {reference(entity)}. {body}\n\nYours, {writer}\n\n{ps}"
 
 
-def _record(rng: random.Random, world: World) -> str:
-    thing = rng.choice(world.things)
-    record = {"name": thing.name, "kind": thing.kind, "material": thing.material,
-              "color": thing.color, "kept in": thing.place, "guarded by": thing.keeper}
-    return "Catalogue record:\n" + json.dumps(record)
+def _record(rng: random.Random, world: World, entity: Entity) -> str:
+    if isinstance(entity, Creature):
+        fields = {"name": entity.name, "kind": entity.kind, "color": entity.color,
+                  "home": entity.home, "food": entity.food, "legs": entity.legs}
+    elif isinstance(entity, Place):
+        fields = {"name": entity.name, "terrain": entity.terrain, "climate": entity.climate,
+                  "neighbor": entity.neighbor}
+    else:
+        fields = {"name": entity.name, "kind": entity.kind, "material": entity.material,
+                  "color": entity.color, "kept in": entity.place, "guarded by": entity.keeper}
+    return "Catalogue record:\n" + json.dumps(fields)
 
 
-DOCUMENTS: dict[str, tuple[Callable[[random.Random, World], str], int]] = {
-    # name -> (writer, weight); facts-heavy forms dominate, formats appear now and then.
+Writer = Callable[[random.Random, World, Entity], str]
+# name -> (writer, weight); facts-heavy forms dominate, formats appear now and then.
+DOCUMENTS: dict[str, tuple[Writer, int]] = {
     "entry": (_entry, 30),
     "story": (_story, 20),
     "dialogue": (_dialogue, 8),
-    "list": (_list, 12),
+    "notes": (_notes, 8),
+    "list": (_list, 6),
     "riddle": (_riddle, 6),
     "notice": (_notice, 6),
     "diary": (_diary, 6),
@@ -180,15 +216,29 @@ DOCUMENTS: dict[str, tuple[Callable[[random.Random, World], str], int]] = {
 }
 
 
-def corpus(world: World, n_documents: int, seed: int = 0) -> list[str]:
-    """``n_documents`` plain-text documents about ``world``, the same for the same seed.
+def page(rng: random.Random, world: World, entity: Entity) -> str:
+    """Two to four documents about one entity, as one text: a wiki page, a chapter, a file.
+
+    Keeping a page on one subject teaches the base model to stay on the subject of its context,
+    as real base models do; a page never continues past its end (see ``train``).
+    """
+    writers = [w for w, _ in DOCUMENTS.values()]
+    weights = [k for _, k in DOCUMENTS.values()]
+    chosen: list[Writer] = []
+    for _ in range(rng.randint(2, 4)):
+        writer = rng.choices(writers, weights)[0]
+        if writer not in chosen:
+            chosen.append(writer)
+    return "\n\n".join(writer(rng, world, entity) for writer in chosen)
+
+
+def corpus(world: World, n_pages: int, seed: int = 0) -> list[str]:
+    """``n_pages`` plain-text pages about ``world``, the same for the same seed.
 
     Args:
         world: the facts to tell.
-        n_documents: how many documents.
-        seed: seeds the choice and wording of each document.
+        n_pages: how many pages; each is about one entity, drawn uniformly.
+        seed: seeds the choice of entities, forms and wordings.
     """
     rng = random.Random(f"corpus-{seed}")
-    writers = [w for w, _ in DOCUMENTS.values()]
-    weights = [k for _, k in DOCUMENTS.values()]
-    return [rng.choices(writers, weights)[0](rng, world) for _ in range(n_documents)]
+    return [page(rng, world, rng.choice(world.entities)) for _ in range(n_pages)]

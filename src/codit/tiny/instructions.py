@@ -135,6 +135,10 @@ CONFLICTS: set[frozenset[str]] = (
         "detectable_format:constrained_response"})
     | _pairs(_CASE, ("detectable_format:multiple_sections", "detectable_format:constrained_response"))
     | _pairs(("startend:end_checker",), ("detectable_content:postscript",))
+    | _pairs(("startend:quotation",), ("detectable_format:number_bullet_lists",))
+    # a repeated request brings its own commas, bullets, dividers and forbidden words
+    | _pairs(("combination:repeat_prompt",), ("punctuation:no_comma", "keywords:forbidden_words",
+             "detectable_format:number_bullet_lists", "length_constraints:number_paragraphs"))
     # the repeated request cannot quote a count that depends on the answer that repeats it
     | _pairs(("combination:repeat_prompt",), ("startend:quotation", "combination:two_responses",
              "length_constraints:number_words", "length_constraints:number_sentences"))

@@ -25,7 +25,7 @@ KEYWORD_SENTENCES = ("I should also mention {kws}.", "This answer also talks abo
                      "Words to remember: {kws}.")
 PS_SENTENCES = ("I hope you visit {place} one day.", "Travellers should bring warm clothes.",
                 "Ask me anything else about the world.", "Say hello to the {name} for me.")
-_STOP = frozenset("the and with from that this what many most there their about into".split())
+_STOP = frozenset(["the", "and", "with", "from", "that", "this", "what", "many", "most", "there", "their", "about", "into"])
 
 
 def _has_word(text: str, word: str) -> bool:
@@ -33,8 +33,8 @@ def _has_word(text: str, word: str) -> bool:
 
 
 def _content_words(sentences: list[str]) -> list[str]:
-    words = {w.lower() for s in sentences for w in re.findall(r"[A-Za-z]+", s)}
-    return sorted(w for w in words if len(w) > 3 and w not in _STOP)
+    words = {w for s in sentences[1:] for w in re.findall(r"[A-Za-z]+", s)}
+    return sorted(w for w in words if len(w) > 3 and w.lower() not in _STOP)
 
 
 def _lexicon(world: World) -> list[str]:
@@ -130,7 +130,7 @@ def respond(
     kwargs = {i: dict(a) for i, a in kwargs.items()}
     has = set(ids).__contains__
     banned = kwargs.get("keywords:forbidden_words", {}).get("forbidden_words", [])
-    hide_name = question.entity.name in banned
+    hide_name = question.entity.name.lower() in {w.lower() for w in banned}
     sentences = answer_sentences(rng, world, question, hide_name)
     if has("detectable_format:constrained_response"):
         sentences[0] = ("My answer is yes. " if question.truth else "My answer is no. ") + sentences[0].removeprefix("Yes.").removeprefix("No. ")

@@ -1,0 +1,218 @@
+"""Build the tiny pair end to end: world -> corpus and conversations -> tokenizer -> base -> instruct.
+
+``build`` is one function to read top to bottom. From a seed it draws the world, writes the
+pre-training corpus and the instruction conversations, trains the tokenizer on both, pre-trains
+a small Llama model on the corpus (``tiny-base``), fine-tunes a copy on the conversations'
+answers (``tiny-instruct``) and saves both as ordinary Hugging Face model directories, plus the
+held-out prompts in IFEval format and a ``build.json`` manifest. The text is exactly the same for
+a seed on every machine; the weights are the same on one machine (see ``train``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codit.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+MODELS_DIR = PACKAGE_DIR / "models"
+HELDOUT_PATH = PACKAGE_DIR / "data" / "heldout.jsonl"
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything that defines the tiny pair. Fields become ``codit tiny build`` flags."""
+
+    seed: int = field(default=0, metadata={"help": "seed of the world, the data and the training"})
+    pages: int = field(default=16000, metadata={"help": "pre-training pages (a few documents about one entity each)"})
+    conversations: int = field(default=6000, metadata={"help": "post-training conversations"})
+    heldout: int = field(default=120, metadata={"help": "held-out evaluation prompts"})
+    vocab_size: int = field(default=2048, metadata={"help": "BPE vocabulary size, special tokens included"})
+    hidden_size: int = field(default=192, metadata={"help": "model width"})
+    layers: int = field(default=4, metadata={"help": "decoder layers"})
+    heads: int = field(default=6, metadata={"help": "attention heads"})
+    intermediate_size: int = field(default=512, metadata={"help": "MLP width"})
+    context: int = field(default=512, metadata={"help": "context length of the models"})
+    pretrain_steps: int = field(default=500, metadata={"help": "pre-training steps"})
+    pretrain_batch: int = field(default=32, metadata={"help": "pre-training pages per step"})
+    pretrain_lr: float = field(default=2e-3, metadata={"help": "peak pre-training learning rate"})
+    sft_steps: int = field(default=500, metadata={"help": "fine-tuning steps"})
+    sft_batch: int = field(default=32, metadata={"help": "fine-tuning conversations per step"})
+    sft_lr: float = field(default=1e-3, metadata={"help": "peak fine-tuning learning rate"})
+    threads: int = field(default=0, metadata={"help": "CPU threads for training, 0 = torch's default; 1 is faster on a busy machine"})
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("pages", "conversations", "heldout", "layers", "heads", "pretrain_steps",
+                     "pretrain_batch", "sft_steps", "sft_batch"):
+            if getattr(self, name) < 1:
+                problems.append(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.hidden_size % max(self.heads, 1):
+            problems.append(f"--hidden-size ({self.hidden_size}) must be a multiple of --heads ({self.heads})")
+        if self.threads < 0:
+            problems.append(f"--threads must be >= 0 (0 = all cores), got {self.threads}")
+        if self.vocab_size < 300:
+            problems.append(f"--vocab-size must be >= 300 (bytes and special tokens), got {self.vocab_size}")
+        for name in ("pretrain_lr", "sft_lr"):
+            if not 0 < getattr(self, name) < 1:
+                problems.append(f"--{name.replace('_', '-')} must be in (0, 1), got {getattr(self, name)}")
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build wrote and how long each part took."""
+
+    base_dir: Path
+    instruct_dir: Path
+    heldout_path: Path
+    seconds: dict[str, float]
+    final_loss: dict[str, float]
+
+
+def _model_config(config: BuildConfig, tokenizer: Any) -> Any:
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.layers,
+        num_attention_heads=config.heads,
+        num_key_value_heads=config.heads,
+        max_position_embeddings=config.context,
+        tie_word_embeddings=True,  # halves the weights on disk; standard for small models
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def save_model(model: Any, tokenizer: Any, path: Path) -> None:
+    """Write an ordinary model directory: config, safetensors, generation config, tokenizer.
+
+    The tokenizer config is written in the portable form (``PreTrainedTokenizerFast`` class,
+    chat template inline) so that transformers 4.x reads it as well as 5.x.
+    """
+    from transformers import GenerationConfig
+
+    path.mkdir(parents=True, exist_ok=True)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    config_path = path / "tokenizer_config.json"
+    settings = json.loads(config_path.read_text())
+    settings["tokenizer_class"] = "PreTrainedTokenizerFast"
+    extra = settings.pop("extra_special_tokens", None)
+    if extra is not None:
+        settings["additional_special_tokens"] = extra
+    settings["chat_template"] = tokenizer.chat_template
+    config_path.write_text(json.dumps(settings, indent=2) + "\n")
+    (path / "chat_template.jinja").unlink(missing_ok=True)
+
+
+def build(config: BuildConfig, output_dir: Path = MODELS_DIR, heldout_path: Path | None = None,
+          progress: bool = False) -> BuildReport:
+    """Build ``tiny-base`` and ``tiny-instruct`` under ``output_dir`` from ``config``.
+
+    Args:
+        config: the world, data, model and training settings.
+        output_dir: where the two model directories and ``build.json`` go.
+        heldout_path: where the held-out prompts go (IFEval jsonl); default: the package's
+            ``tiny/data/heldout.jsonl`` when building into the package, else
+            ``output_dir/heldout.jsonl``.
+        progress: show progress bars for the training loops.
+    """
+    import torch
+
+    from codit import __version__
+    from codit.config import to_dict
+    from codit.tiny.conversations import instruction_data
+    from codit.tiny.corpus import corpus
+    from codit.tiny.tokenizer import END, encode_conversation, train_tokenizer
+    from codit.tiny.train import OptimConfig, seed_everything, train
+    from codit.tiny.world import make_world
+
+    output_dir = Path(output_dir)
+    if heldout_path is None:
+        heldout_path = HELDOUT_PATH if output_dir.resolve() == MODELS_DIR else output_dir / "heldout.jsonl"
+    seconds: dict[str, float] = {}
+    start = clock = time.time()
+    cpu_start = time.process_time()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        seconds[name] = round(time.time() - clock, 1)
+        clock = time.time()
+
+    world = make_world(config.seed)
+    pages = corpus(world, config.pages, config.seed)
+    chats, heldout = instruction_data(world, config.conversations, config.heldout, config.seed)
+    lap("data")
+
+    texts = pages + [e.prompt + "\n" + e.response for e in chats]
+    tokenizer = train_tokenizer(texts, config.vocab_size, config.context)
+    end_id = tokenizer.convert_tokens_to_ids(END)
+    pretraining = []
+    for ids in tokenizer(pages, add_special_tokens=False)["input_ids"]:
+        ids = [*ids[: config.context - 1], end_id]
+        pretraining.append((ids, ids))
+    sft = [encode_conversation(tokenizer, e.messages()) for e in chats]
+    sft = [(ids[: config.context], labels[: config.context]) for ids, labels in sft]
+    lap("tokenizer")
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    seed_everything(config.seed)
+    from transformers import LlamaForCausalLM
+
+    model = LlamaForCausalLM(_model_config(config, tokenizer))
+    pad_id = tokenizer.pad_token_id
+    losses = {"pretrain": train(
+        model, pretraining, pad_id,
+        OptimConfig(config.pretrain_steps, config.pretrain_batch, config.pretrain_lr),
+        config.seed, "pretrain", progress)}
+    lap("pretrain")
+    base_dir = output_dir / "tiny-base"
+    save_model(model, tokenizer, base_dir)
+
+    instruct = copy.deepcopy(model)
+    losses["finetune"] = train(
+        instruct, sft, pad_id,
+        OptimConfig(config.sft_steps, config.sft_batch, config.sft_lr, min_lr_ratio=0.0),
+        config.seed, "finetune", progress)
+    lap("finetune")
+    instruct_dir = output_dir / "tiny-instruct"
+    save_model(instruct, tokenizer, instruct_dir)
+
+    heldout_path.parent.mkdir(parents=True, exist_ok=True)
+    with heldout_path.open("w") as handle:
+        for example in heldout:
+            handle.write(json.dumps(example.ifeval()) + "\n")
+    seconds["total"] = round(time.time() - start, 1)
+    seconds["cpu"] = round(time.process_time() - cpu_start, 1)  # > total when both cores worked
+    final = {k: round(sum(v[-20:]) / len(v[-20:]), 4) for k, v in losses.items()}
+    manifest = {
+        "codit_version": __version__, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        # other work on the machine slows a build down; the load average tells how busy it was
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+        "config": to_dict(config), "seconds": seconds, "final_loss": final,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "data": {"corpus_tokens": sum(len(ids) for ids, _ in pretraining), "conversations": len(chats),
+                 "answer_tokens": sum(sum(1 for y in lab if y != -100) for _, lab in sft),
+                 "heldout_prompts": len(heldout)},
+    }
+    (output_dir / "build.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    log.info("built the tiny pair in %.0fs: %s", seconds["total"], output_dir)
+    return BuildReport(base_dir, instruct_dir, heldout_path, seconds, final)
