@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "paraphrase": "codit.cli.paraphrase",
     "codeclm": "codit.cli.codeclm",
     "ecd": "codit.cli.ecd",
+    "experiment": "codit.cli.experiment",
 }
 
 

@@ -1,0 +1,137 @@
+"""``codit experiment codit``: the interval maths by hand, and the whole chain on a random pair.
+
+The chain test uses the random Llama pair of ``conftest.pair_dirs`` as the teacher and
+minuscule settings everywhere, so it checks the plumbing (files, schema, resume, refusal of
+changed settings), not the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from codit.errors import ConfigError
+from codit.experiments.codit_mini import ARMS, METRICS, CoditExperimentConfig, quick_config
+from codit.experiments.stats import mean_ci, paired_ci, t_quantile_975
+
+
+def test_t_quantiles_match_the_table_and_the_expansion():
+    assert t_quantile_975(1) == 12.706
+    assert t_quantile_975(2) == 4.303
+    assert t_quantile_975(30) == 2.042
+    # beyond the table: published t(0.975) values for 40, 60 and 120 degrees of freedom
+    assert t_quantile_975(40) == pytest.approx(2.021, abs=1e-3)
+    assert t_quantile_975(60) == pytest.approx(2.000, abs=1e-3)
+    assert t_quantile_975(120) == pytest.approx(1.980, abs=1e-3)
+    with pytest.raises(ValueError):
+        t_quantile_975(0)
+
+
+def test_mean_ci_by_hand():
+    # 1, 2, 3: mean 2, sd 1, half-width 4.303 / sqrt(3)
+    ci = mean_ci([1.0, 2.0, 3.0])
+    assert (ci.mean, ci.sd, ci.n) == (2.0, 1.0, 3)
+    assert ci.low == pytest.approx(2 - 4.303 / math.sqrt(3))
+    assert ci.high == pytest.approx(2 + 4.303 / math.sqrt(3))
+    # 0.1, 0.3: sd = sqrt(0.02), half-width 12.706 * sqrt(0.02) / sqrt(2) = 1.2706
+    ci = mean_ci([0.1, 0.3])
+    assert ci.low == pytest.approx(0.2 - 1.2706) and ci.high == pytest.approx(0.2 + 1.2706)
+    one = mean_ci([0.5])
+    assert (one.mean, one.low, one.high, one.sd) == (0.5, None, None, None)
+    assert mean_ci([0.4, 0.4]).to_dict() == {"mean": 0.4, "ci_low": 0.4, "ci_high": 0.4, "sd": 0.0, "n": 2}
+    diff = paired_ci([0.5, 0.7], [0.4, 0.4])  # differences 0.1 and 0.3
+    assert diff.mean == pytest.approx(0.2) and diff.low == pytest.approx(ci.low)
+    with pytest.raises(ValueError):
+        paired_ci([0.1], [0.1, 0.2])
+
+
+def test_config_reports_every_problem_and_quick_is_valid():
+    with pytest.raises(ConfigError) as err:
+        CoditExperimentConfig(prompts=0, seeds=0, student_hidden=30, student_heads=4, temperature=0.0)
+    text = str(err.value)
+    for flag in ("--prompts", "--seeds", "--student-hidden", "--temperature"):
+        assert flag in text
+    quick = quick_config(seeds=3)
+    assert quick.seeds == 3 and quick.prompts < CoditExperimentConfig().prompts
+
+
+def test_help_exits_zero(capsys):
+    from codit.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["experiment", "codit", "--help"])
+    assert exit_.value.code == 0
+    assert "--quick" in capsys.readouterr().out
+
+
+def _heldout(path):
+    from codit.tiny.conversations import instruction_data
+    from codit.tiny.world import make_world
+
+    _, heldout = instruction_data(make_world(0), 0, 4, 0)
+    path.write_text("".join(json.dumps(e.ifeval()) + "\n" for e in heldout))
+    return path
+
+
+def test_whole_chain_on_a_random_pair(pair_dirs, tmp_path, capsys):
+    pytest.importorskip("trl", reason="needs the train extra: pip install 'codit[train]'")
+    from codit.cli.main import main
+
+    instruct, base = pair_dirs
+    out = tmp_path / "run"
+    argv = [
+        "experiment", "codit", "--no-progress", "--output", str(out),
+        "--instruct", str(instruct), "--base", str(base), "--heldout", str(_heldout(tmp_path / "h.jsonl")),
+        "--prompts", "4", "--seeds", "2", "--max-new-tokens", "6", "--batch-size", "4", "--device", "cpu",
+        "--student-hidden", "16", "--student-layers", "1", "--student-heads", "2", "--student-vocab", "300",
+        "--student-pages", "40", "--student-steps", "2", "--student-batch", "2",
+        "--sft-epochs", "1", "--sft-batch", "4",
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "CoDIT - direct (paired by seed)" in printed
+
+    for name in ("results.json", "results.md", "results.png", "experiment.json", "prompts.jsonl",
+                 "student-base/student.json", "teacher-eval/metrics.json"):
+        assert (out / name).is_file(), name
+    assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    results = json.loads((out / "results.json").read_text())
+    assert results["seeds"] == [0, 1] and results["metrics"] == list(METRICS)
+    assert results["student"]["architecture"] == "GPTNeoXForCausalLM"
+    assert results["heldout"]["prompts"] == 4
+    for arm in ARMS:
+        assert len(results["arms"][arm]["per_seed"]) == 2
+        for seed in (0, 1):
+            # every prompt once: answered, or in the errors file (a random teacher may find a
+            # prompt longer than its 256-token context)
+            ids = [json.loads(line)["id"] for name in (f"{arm}-seed{seed}.jsonl", f"{arm}-seed{seed}.errors.jsonl")
+                   for line in (out / "teacher" / name).read_text().splitlines()]
+            assert sorted(ids) == ["0", "1", "2", "3"]
+            assert (out / "students" / f"{arm}-seed{seed}" / "model" / "config.json").is_file()
+            assert len((out / "students" / f"{arm}-seed{seed}" / "heldout.jsonl").read_text().splitlines()) == 4
+        for m in METRICS:
+            stat = results["arms"][arm]["summary"][m]
+            values = [row[m] for row in results["arms"][arm]["per_seed"]]
+            assert stat["mean"] == pytest.approx(sum(values) / 2)
+            assert stat["ci_low"] <= stat["mean"] <= stat["ci_high"]
+            assert 0.0 <= min(values) <= max(values) <= 1.0
+        assert results["teacher_data"][arm]["summary"]["prompt_level_strict"]["n"] == 2
+    for m in METRICS:
+        diff = results["difference"][m]
+        assert diff["ci_low"] <= diff["mean"] <= diff["ci_high"]
+        assert diff["mean"] == pytest.approx(
+            results["arms"]["codit"]["summary"][m]["mean"] - results["arms"]["direct"]["summary"][m]["mean"])
+
+    # A rerun finds every stage done and reproduces the numbers; other settings are refused.
+    before = {m: results["arms"][arm]["summary"][m] for arm in ARMS for m in METRICS}
+    assert main(argv) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert {m: again["arms"][arm]["summary"][m] for arm in ARMS for m in METRICS} == before
+    assert len(again["runs"]) == 2
+    assert again["runs"][1]["seconds"]["student_pretraining"] < 1.0
+    assert again["runs"][1]["seconds"]["fine_tuning"] < 1.0
+    changed = [a if a != "0.01" else "0.2" for a in [*argv, "--alpha", "0.01"]]
+    assert main(changed) == ConfigError.exit_code
+    assert "alpha" in capsys.readouterr().err
