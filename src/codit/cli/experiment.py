@@ -17,8 +17,8 @@ from codit.config import add_arguments, from_namespace, load_yaml
 from codit.experiments.codit_mini import QUICK, CoditExperimentConfig
 
 EXAMPLE = """examples:
-  codit experiment codit                          # 3 seeds, about 15 min on 2 idle CPU cores
-  codit experiment codit --quick                  # every stage in a few minutes (smoke run)
+  codit experiment codit                          # 3 seeds; 16 min on 2 shared CPU cores (docs/experiment.md)
+  codit experiment codit --quick                  # every stage in about a minute (smoke run)
   codit experiment codit --seeds 5                # rerun into the same --output adds seeds 3 and 4
 """
 

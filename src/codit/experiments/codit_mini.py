@@ -115,7 +115,7 @@ class CoditExperimentConfig:
             raise ConfigError(problems)
 
 
-# ``--quick``: a smoke run of every stage in a few minutes; numbers from it mean little.
+# ``--quick``: a smoke run of every stage in about a minute; its students learn next to nothing.
 QUICK: dict[str, Any] = {
     "output": "runs/codit-mini-quick", "prompts": 64, "seeds": 2, "max_new_tokens": 96,
     "student_hidden": 64, "student_layers": 2, "student_heads": 2, "student_vocab": 768,
