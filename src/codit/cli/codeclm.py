@@ -38,24 +38,12 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = from_namespace(CodecLMConfig, args)
-    from codit.cli.progress import StageBars, print_cost
-    from codit.errors import BackendError
+    from codit.cli.progress import print_cost, run_with_bars
     from codit.pipelines.codeclm import run_codeclm
     from codit.pipelines.outputs import side
 
     output = Path(str(config.output))
-    bars = StageBars(disable=args.no_progress)
-    try:
-        report = run_codeclm(config, on_progress=bars)
-    except BackendError:
-        bars.close()
-        print(
-            f"codit: finished calls are cached and finished records kept; rerun the same command "
-            f"to resume (report so far: {side(output, 'report', '.json')})",
-            file=sys.stderr,
-        )
-        raise
-    bars.close()
+    report = run_with_bars(run_codeclm, config, output, args.no_progress)
     if config.pool_only:
         print(
             f"codit: {report['stages']['pool']['size']} metadata entries -> {side(output, 'pool')}; "

@@ -52,3 +52,22 @@ def print_cost(report: dict[str, Any]) -> None:
             f"{cost['completion_tokens']} completion tokens",
             file=sys.stderr,
         )
+
+
+def run_with_bars(pipeline: Any, config: Any, output: Any, no_progress: bool) -> Any:
+    """Run a prompted pipeline with stage bars; on a backend failure say how to resume, re-raise."""
+    from codit.errors import BackendError
+    from codit.pipelines.outputs import side
+
+    bars = StageBars(disable=no_progress)
+    try:
+        return pipeline(config, on_progress=bars)
+    except BackendError:
+        print(
+            f"codit: finished calls are cached and finished records kept; rerun the same command "
+            f"to resume (report so far: {side(output, 'report', '.json')})",
+            file=sys.stderr,
+        )
+        raise
+    finally:
+        bars.close()
