@@ -3,8 +3,12 @@
     stats.py        means and Student-t confidence intervals over seeds (pure functions)
     student.py      the cross-architecture student: a GPT-NeoX base with its own tokenizer
     codit_mini.py   CoDIT's experiment in miniature: direct vs CoDIT data -> student -> IFEval checks
-    report.py       the Markdown table and the PNG drawn from an experiment's results.json
+    report.py       the Markdown table and the PNG drawn from the CoDIT experiment's results.json
+    coin_tasks.py   the toy benchmark of the CoIN experiment: five tasks, wordings, perturbations
+    coin_mini.py    CoIN's experiment in miniature: tuning with and without the CoIN term -> perturbed instructions
+    coin_report.py  its table and PNG
+    rundir.py       what every run directory shares: manifest, resume, timings, threads
 
-They are end-to-end runs of codit's own commands (generate, train sft, the verifiable checks),
+They are end-to-end runs of codit's own commands (generate, train sft and coin, the verifiable checks),
 not new machinery; torch loads only when an experiment runs.
 """

@@ -26,18 +26,26 @@ rerunning into the same directory with other settings is refused. This module lo
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from codit.errors import ConfigError, DataError
+from codit.experiments.rundir import (
+    close_run,
+    machine_problems,
+    open_run,
+    provenance,
+    tiny_build_facts,
+    torch_threads,
+    write_json,
+    write_results,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +115,7 @@ class CoditExperimentConfig:
             problems.append(f"--sft-epochs must be > 0, got {self.sft_epochs}")
         if self.eval_limit is not None and self.eval_limit < 1:
             problems.append(f"--eval-limit must be >= 1, got {self.eval_limit}")
-        if self.threads < 0:
-            problems.append(f"--threads must be >= 0 (0 = torch's default), got {self.threads}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            problems.append(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        problems += machine_problems(self.threads, self.device)
         if problems:
             raise ConfigError(problems)
 
@@ -138,7 +143,6 @@ def run(config: CoditExperimentConfig, on_progress: Progress | None = None,
     from codit.config import to_dict
     from codit.evaluation.ifeval import load_prompts
     from codit.experiments.student import pretrain_student
-    from codit.io.manifest import check_same_settings
     from codit.models.loading import resolve_model_path
 
     report = on_progress or (lambda stage, done, total: None)
@@ -146,27 +150,20 @@ def run(config: CoditExperimentConfig, on_progress: Progress | None = None,
     seconds: dict[str, float] = {}
     out = Path(config.output)
 
-    with _torch_threads(config.threads):
+    with torch_threads(config.threads):
         # 0. Everything that can fail without a model: the pair, the held-out prompts, the settings.
         instruct, base = resolve_model_path(config.instruct), resolve_model_path(config.base)
         heldout_path = _heldout_path(config)
         heldout = load_prompts(heldout_path)[: config.eval_limit]
-        out.mkdir(parents=True, exist_ok=True)
         settings = {k: v for k, v in to_dict(config).items() if k not in ("output", "seeds", "batch_size", "threads")}
-        manifest_path = out / "experiment.json"
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
-        check_same_settings(out, manifest, settings)
-        manifest = manifest or {"runs": []}
-        manifest.update({"settings": settings, "config": to_dict(config)})
-        manifest["runs"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seeds": config.seeds})
-        _write_json(manifest_path, manifest)
+        manifest = open_run(out, settings, to_dict(config), config.seeds)
         seeds = list(range(config.seeds))
         data_seeds = seeds if config.resample_teacher else [0]
 
         # 1. Training prompts: the teacher's training distribution, none of its training prompts.
         clock = time.time()
         report("prompts", 0, 1)
-        build = _build_facts(config)
+        build = tiny_build_facts(config.instruct)
         prompts_path = out / "prompts.jsonl"
         if not prompts_path.is_file():
             _write_prompts(prompts_path, build, config.prompts, {p.prompt for p in heldout})
@@ -221,26 +218,13 @@ def run(config: CoditExperimentConfig, on_progress: Progress | None = None,
         # 6. Aggregate and write the report.
         seconds["total"] = time.time() - started
         seconds["cpu"] = time.process_time() - cpu_started  # all threads; > total when cores are free
-        manifest["runs"][-1]["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
-        _write_json(manifest_path, manifest)
+        close_run(out, manifest, seconds)
         results = _results(config, scores, teacher, _data_quality(train_prompts, data), seeds,
                            build, student_facts, heldout_path, len(heldout), manifest["runs"])
-        _write_results(out, results)
+        from codit.experiments.report import plot, table
+
+        write_results(out, results, table, plot)
     return results
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Use ``n`` torch CPU threads (0: leave as is) and restore the previous count after."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _heldout_path(config: CoditExperimentConfig) -> Path:
@@ -255,21 +239,6 @@ def _heldout_path(config: CoditExperimentConfig) -> Path:
     if not path.is_file():
         raise DataError(f"no held-out prompts at {path}; give --heldout FILE (IFEval jsonl)")
     return path
-
-
-def _build_facts(config: CoditExperimentConfig) -> dict[str, Any]:
-    """The teacher pair's ``build.json`` config (its world seed and number of conversations)."""
-    from codit.config import to_dict
-    from codit.models.loading import resolve_model_path
-    from codit.tiny.build import BuildConfig
-
-    path = Path(resolve_model_path(config.instruct)).parent / "build.json"
-    facts = to_dict(BuildConfig())
-    if path.is_file():
-        facts.update(json.loads(path.read_text()).get("config", {}))
-    else:
-        log.warning("no %s; assuming the default tiny world (seed %d)", path, facts["seed"])
-    return facts
 
 
 def _write_prompts(path: Path, build: dict[str, Any], n: int, heldout: set[str]) -> None:
@@ -366,7 +335,7 @@ def _evaluate(config: CoditExperimentConfig, model: str, heldout: list[Any], fol
     with (folder / "heldout.jsonl").open("w") as handle:
         for p, t, v in zip(heldout, texts, verdicts, strict=True):
             handle.write(json.dumps({"key": p.key, "prompt": p.prompt, "response": t, **v.to_dict()}) + "\n")
-    _write_json(metrics_path, metrics)
+    write_json(metrics_path, metrics)
     report(stage, 1, 1)
     return metrics
 
@@ -396,7 +365,6 @@ def _results(config: CoditExperimentConfig, scores: dict[tuple[str, int], dict[s
              teacher: dict[str, Any], data_quality: dict[str, Any], seeds: list[int],
              build: dict[str, Any], student: dict[str, Any], heldout_path: Path, n_heldout: int,
              runs: list[dict[str, Any]]) -> dict[str, Any]:
-    import torch
 
     from codit import __version__
     from codit.config import to_dict
@@ -422,28 +390,9 @@ def _results(config: CoditExperimentConfig, scores: dict[tuple[str, int], dict[s
         "teacher": {"instruct": config.instruct, "base": config.base, "build": build},
         "student": student,
         "heldout": {"path": str(heldout_path), "prompts": n_heldout},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
-                    "load_average_1min_at_end": round(os.getloadavg()[0], 2)},
-        # wall-clock and CPU seconds of every run into this directory; resumed runs add up
-        "runs": runs,
-        "seconds": {k: round(sum(r.get("seconds", {}).get(k, 0.0) for r in runs), 1)
-                    for k in runs[-1]["seconds"]},
+        **provenance(runs),  # machine, and the seconds of every run into this directory
     }
 
-
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _write_results(out: Path, results: dict[str, Any]) -> None:
-    from codit.experiments.report import plot, table
-
-    _write_json(out / "results.json", results)
-    (out / "results.md").write_text(table(results) + "\n")
-    plot(results, out / "results.png")
 
 
 def quick_config(**overrides: Any) -> CoditExperimentConfig:

@@ -74,6 +74,20 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def bars(ax: Any, xs: list[float], width: float, arm: dict[str, Any], keys: list[str], color: str,
+         label: str) -> None:
+    """One arm's bars at ``xs``: the mean of each key over seeds (percent), whiskers to the 95%
+    interval when there is one, a black dot per seed."""
+    stats = [arm["summary"][key] for key in keys]
+    errors = None
+    if all(s["ci_low"] is not None for s in stats):
+        errors = [[100 * (s["mean"] - s["ci_low"]) for s in stats], [100 * (s["ci_high"] - s["mean"]) for s in stats]]
+    ax.bar(xs, [100 * s["mean"] for s in stats], width, yerr=errors, capsize=4, color=color, label=label)
+    for x, key in zip(xs, keys, strict=True):
+        dots = [100 * row[key] for row in arm["per_seed"]]
+        ax.scatter([x] * len(dots), dots, s=12, color="black", zorder=3)
+
+
 def plot(results: dict[str, Any], path: Path) -> Path:
     """Bars of each arm's mean per metric, 95% interval whiskers, one dot per seed (PNG)."""
     import matplotlib
@@ -85,17 +99,8 @@ def plot(results: dict[str, Any], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4.6))
     width = 0.36
     for k, arm in enumerate(ARM_LABELS):
-        summary = results["arms"][arm]["summary"]
         xs = [i + (k - 0.5) * width for i in range(len(metrics))]
-        means = [100 * summary[m]["mean"] for m in metrics]
-        errors = None
-        if all(summary[m]["ci_low"] is not None for m in metrics):
-            errors = [[100 * (summary[m]["mean"] - summary[m]["ci_low"]) for m in metrics],
-                      [100 * (summary[m]["ci_high"] - summary[m]["mean"]) for m in metrics]]
-        ax.bar(xs, means, width, yerr=errors, capsize=4, color=COLORS[arm], label=ARM_LABELS[arm])
-        for x, m in zip(xs, metrics, strict=True):
-            dots = [100 * row[m] for row in results["arms"][arm]["per_seed"]]
-            ax.scatter([x] * len(dots), dots, s=12, color="black", zorder=3)
+        bars(ax, xs, width, results["arms"][arm], metrics, COLORS[arm], ARM_LABELS[arm])
     teacher = results["teacher_reference"]
     for i, m in enumerate(metrics):
         ax.hlines(100 * teacher[m], i - width, i + width, colors="#c0504d", linestyles="dashed",

@@ -143,7 +143,7 @@ def respond(
             kwargs[structure][key] = min(n, kwargs[structure][key])
     if structure == "detectable_format:number_bullet_lists":
         n = kwargs[structure]["num_bullets"]
-    text = _layout(rng, sentences[:n], structure, kwargs.get(structure, {})) if sentences else ""
+    text = _layout(rng, sentences[:n], structure, kwargs.get(structure, {}) if structure else {}) if sentences else ""
 
     if has("keywords:existence"):
         missing = [k for k in kwargs["keywords:existence"]["keywords"] if not _has_word(text, k)]
