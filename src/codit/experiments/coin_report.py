@@ -78,6 +78,7 @@ def plot(results: dict[str, Any], path: Path) -> Path:
         ax.set_ylabel(title)
         if key == "mean":
             ax.set_ylim(0, 100)
+            ax.axhline(50, color="#c0504d", linestyle="dashed", linewidth=1, label="chance (50%)")
     axes[0].legend(fontsize=8, loc="lower left")
     fig.suptitle(f"CoIN in miniature: {len(results['seeds'])} seeds, mean and 95% t-interval", fontsize=10)
     fig.tight_layout()
