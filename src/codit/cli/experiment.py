@@ -1,8 +1,8 @@
 """``codit experiment codit|coin``: replay a paper's experiment in miniature on the tiny pair.
 
 Each experiment is one ``Experiment`` entry: its flags come from its config dataclass, its work
-is its module's ``run``, its table its report module's ``table``. This module parses flags, shows one progress bar per stage and prints the table; importing it
-does not import torch.
+is its module's ``run``, its table its report module's ``table``. This module parses flags,
+shows one progress bar per stage and prints the table; importing it does not import torch.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ CODIT_EXAMPLES = """examples:
   codit experiment codit --seeds 5                # rerun into the same --output adds seeds 3 and 4
 """
 COIN_EXAMPLES = """examples:
-  codit experiment coin                           # 3 seeds (docs/experiment.md has the time it took)
+  codit experiment coin --threads 2               # 3 seeds; 9 min on 2 idle CPU cores (docs/experiment.md)
   codit experiment coin --quick                   # every stage in about a minute (smoke run)
-  codit experiment coin --tasks topic,truth --seeds 5
+  codit experiment coin --tasks size,fly --seeds 5
 """
 
 
@@ -64,7 +64,7 @@ EXPERIMENTS = {
         CoinExperimentConfig, COIN_QUICK, "codit.experiments.coin_mini", "codit.experiments.coin_report",
         "tiny-instruct tuned with and without the CoIN term, scored under perturbed instructions",
         "The CoIN paper's experiment in miniature: tiny-instruct is tuned further on pairs of "
-        "an instruction and its paraphrase (five toy short-answer tasks) with the generation "
+        "an instruction and its paraphrase (five toy yes/no-style tasks) with the generation "
         "loss alone and with CoIN's contrastive term added, then both models answer held-out "
         "instances under six unseen wordings per task, clean and perturbed at the character, "
         "word, sentence and semantic levels: exact-match accuracy and its spread over the "

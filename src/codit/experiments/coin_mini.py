@@ -6,7 +6,7 @@ with the generation loss alone and once adding the InfoNCE term that pulls the t
 states together, then score both models on tasks asked with unseen, perturbed instructions:
 accuracy, and its spread over the instructions. ``run`` replays that on the tiny pair:
 
-1. data: the toy benchmark of ``coin_tasks`` (five short-answer tasks); for each seed, training
+1. data: the toy benchmark of ``coin_tasks`` (five yes/no-style tasks); for each seed, training
    pairs of a training wording and its paraphrase (character, word, sentence or semantic
    level), grouped by wording so that a row's batch neighbour is a hard negative;
 2. training: ``codit train coin`` on a copy of tiny-instruct, with the contrastive term off
