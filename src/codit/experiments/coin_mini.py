@@ -44,6 +44,7 @@ from codit.experiments.rundir import (
     tiny_build_facts,
     torch_threads,
     write_json,
+    write_lines,
     write_results,
 )
 
@@ -181,7 +182,7 @@ def _test_set(path: Path, world: Any, tasks: list[Task], n: int) -> list[dict[st
 
     if not path.is_file():
         rows = [{"task": t.name, **_as_dict(i)} for t in tasks for i in draw_instances(world, t, n, "test")]
-        _write_lines(path, rows)
+        write_lines(path, rows)
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -214,16 +215,8 @@ def _training_pairs(path: Path, world: Any, tasks: list[Task], n: int, seed: int
                 "meta": {"group": f"{task.name}/{index}", "task": task.name, "level": level, "key": instance.key},
             })
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_lines(path, rows)
+    write_lines(path, rows)
     return path
-
-
-def _write_lines(path: Path, rows: list[dict[str, Any]]) -> None:
-    import os
-
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    os.replace(tmp, path)
 
 
 def _train(config: CoinExperimentConfig, model: str, data: Path, output: Path, arm: str, seed: int,
@@ -279,7 +272,7 @@ def _evaluate(config: CoinExperimentConfig, model: str, test: list[dict[str, Any
         per_level[level][index].append(is_correct(text, row["label"]))
     metrics = summarize(hits)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_lines(folder / "answers.jsonl", [
+    write_lines(folder / "answers.jsonl", [
         {"task": task.name, "key": row["key"], "wording": index, "level": level, "label": row["label"],
          "response": text, "correct": is_correct(text, row["label"])}
         for (task, index, level, row), text in zip(asks, texts, strict=True)])

@@ -29,6 +29,13 @@ def write_json(path: Path, value: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def write_lines(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` as JSON lines to ``path`` atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    os.replace(tmp, path)
+
+
 def read_json(path: Path) -> dict[str, Any] | None:
     """The JSON object in ``path``, or None when the file does not exist."""
     return json.loads(path.read_text()) if path.is_file() else None
