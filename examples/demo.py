@@ -25,13 +25,36 @@ MAX_LINES = 12  # lines per answer shown
 def generate(mode: str) -> Path:
     """Run ``codit generate`` in ``mode`` into a fresh ``out/demo/<mode>.jsonl``."""
     output = OUT / f"{mode}.jsonl"
-    for stale in (output, output.with_suffix(".manifest.json"), output.with_suffix(".errors.jsonl")):
+    for stale in (
+        output,
+        output.with_suffix(".manifest.json"),
+        output.with_suffix(".errors.jsonl"),
+    ):
         stale.unlink(missing_ok=True)  # a rebuilt pair must not meet old records
-    command = [sys.executable, "-m", "codit", "generate", "--input", str(PROMPTS),
-               "--output", str(output), "--mode", mode, "--temperature", "0",
-               "--max-new-tokens", "160", "--batch-size", "8", "--no-progress"]
-    print(f"$ codit generate --mode {mode} --input {PROMPTS.relative_to(ROOT)} "
-          f"--output {output.relative_to(ROOT)} --temperature 0", flush=True)
+    command = [
+        sys.executable,
+        "-m",
+        "codit",
+        "generate",
+        "--input",
+        str(PROMPTS),
+        "--output",
+        str(output),
+        "--mode",
+        mode,
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "160",
+        "--batch-size",
+        "8",
+        "--no-progress",
+    ]
+    print(
+        f"$ codit generate --mode {mode} --input {PROMPTS.relative_to(ROOT)} "
+        f"--output {output.relative_to(ROOT)} --temperature 0",
+        flush=True,
+    )
     subprocess.run(command, check=True, cwd=ROOT)
     return output
 
@@ -42,7 +65,11 @@ def answers(path: Path) -> dict[str, str]:
 
 
 def column(text: str) -> list[str]:
-    lines = [piece for paragraph in text.splitlines() for piece in (textwrap.wrap(paragraph, WIDTH) or [""])]
+    lines = [
+        piece
+        for paragraph in text.splitlines()
+        for piece in (textwrap.wrap(paragraph, WIDTH) or [""])
+    ]
     return lines[:MAX_LINES] + (["..."] if len(lines) > MAX_LINES else [])
 
 
@@ -64,10 +91,16 @@ def main() -> int:
         print(textwrap.fill(f"[{prompt['id']}] {prompt['prompt']}", 2 * WIDTH + 5))
         print(f"  {'tiny-instruct, direct':<{WIDTH}} | tiny-instruct, CoDIT (vs tiny-base)")
         print(f"  {'-' * WIDTH} | {'-' * WIDTH}")
-        print(side_by_side(direct.get(prompt["id"], "(missing)"), codit.get(prompt["id"], "(missing)")))
+        print(
+            side_by_side(
+                direct.get(prompt["id"], "(missing)"), codit.get(prompt["id"], "(missing)")
+            )
+        )
     print("=" * (2 * WIDTH + 5))
     for mode, path in outputs.items():
-        print(f"{mode:>6} records: {path.relative_to(ROOT)} (manifest: {path.with_suffix('.manifest.json').relative_to(ROOT)})")
+        print(
+            f"{mode:>6} records: {path.relative_to(ROOT)} (manifest: {path.with_suffix('.manifest.json').relative_to(ROOT)})"
+        )
     print("Score the pair on the held-out instructions with: codit tiny eval")
     return 0
 

@@ -16,7 +16,9 @@ P_BASE = torch.tensor([[0.5, 0.1, 0.2, 0.2]])
 def test_codit_rule_by_hand():
     scores = codit_scores(P_POST.log(), P_BASE.log(), alpha=0.1, beta=1.0)
     # keep p_post >= 0.06: tokens 0, 1, 2; score = log(p_post / p_base)
-    expected = torch.tensor([[math.log(0.6 / 0.5), math.log(0.3 / 0.1), math.log(0.095 / 0.2), -math.inf]])
+    expected = torch.tensor(
+        [[math.log(0.6 / 0.5), math.log(0.3 / 0.1), math.log(0.095 / 0.2), -math.inf]]
+    )
     assert torch.allclose(scores, expected, atol=1e-6)
     assert scores.argmax().item() == 1  # contrast picks the token the base finds unlikely
 

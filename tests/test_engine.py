@@ -23,18 +23,31 @@ PROMPTS = [
 
 
 def encode(tokenizer, text):
-    chat = tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+    chat = tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+    )
     return tokenizer(chat, add_special_tokens=False)["input_ids"]
 
 
 def requests(tokenizer, prompts=PROMPTS, max_new=None):
-    return [Request(f"r{i}", encode(tokenizer, p), (max_new[i] if max_new else None)) for i, p in enumerate(prompts)]
+    return [
+        Request(f"r{i}", encode(tokenizer, p), (max_new[i] if max_new else None))
+        for i, p in enumerate(prompts)
+    ]
 
 
 def run(engine_models, tokenizer, config, batch_size, continuous=True, reqs=None, stop_ids=None):
     instruct, base = engine_models
-    engine = PairEngine(instruct, base if config.contrastive else None, tokenizer, config,
-                        stop_ids or [tokenizer.eos_token_id], len(tokenizer), batch_size, continuous)
+    engine = PairEngine(
+        instruct,
+        base if config.contrastive else None,
+        tokenizer,
+        config,
+        stop_ids or [tokenizer.eos_token_id],
+        len(tokenizer),
+        batch_size,
+        continuous,
+    )
     return {c.key: c for c in engine.generate(reqs or requests(tokenizer))}
 
 
@@ -52,7 +65,9 @@ def reference_greedy(instruct, base, ids, steps, alpha, beta, eos):
             lp_base = torch.log_softmax(base(x).logits[0, -1], -1)
             p_post = lp_post.exp()
             keep = p_post >= alpha * p_post.max()
-            score = torch.where(keep, lp_post - beta * lp_base, torch.tensor(float("-inf"), dtype=lp_post.dtype))
+            score = torch.where(
+                keep, lp_post - beta * lp_base, torch.tensor(float("-inf"), dtype=lp_post.dtype)
+            )
         token = int(score.argmax())
         out.append(token)
         seq.append(token)
@@ -68,7 +83,9 @@ def test_greedy_codit_equals_full_recompute_reference(models64, tokenizer):
         want = reference_greedy(*models64, r.prompt_ids, 12, 0.1, 1.0, tokenizer.eos_token_id)
         assert got[r.key].token_ids == want, r.key
     # the contrast really changes the output, or this test would prove little
-    direct = run(models64, tokenizer, DecodingConfig(mode="direct", temperature=0.0, max_new_tokens=12), 3)
+    direct = run(
+        models64, tokenizer, DecodingConfig(mode="direct", temperature=0.0, max_new_tokens=12), 3
+    )
     assert any(direct[k].token_ids != got[k].token_ids for k in got)
 
 
@@ -85,18 +102,32 @@ def test_direct_mode_equals_hf_generate(models64, tokenizer):
     config = DecodingConfig(mode="direct", temperature=0.0, max_new_tokens=10)
     got = run(models64, tokenizer, config, batch_size=2)
     for r in requests(tokenizer):
-        out = instruct.generate(torch.tensor([r.prompt_ids]), max_new_tokens=10, do_sample=False,
-                                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-        assert got[r.key].token_ids == out[0, len(r.prompt_ids):].tolist()
+        out = instruct.generate(
+            torch.tensor([r.prompt_ids]),
+            max_new_tokens=10,
+            do_sample=False,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        assert got[r.key].token_ids == out[0, len(r.prompt_ids) :].tolist()
 
 
 @pytest.mark.parametrize("filters", [dict(top_p=1.0, top_k=0), dict(top_p=0.9, top_k=50)])
 def test_direct_mode_samples_exactly_like_alpha0_beta0(models64, tokenizer, filters):
     common = dict(temperature=1.0, max_new_tokens=10, seed=7, **filters)
     # direct mode ignores alpha and beta, whatever they are set to
-    direct = run(models64, tokenizer, DecodingConfig(mode="direct", alpha=0.5, **common), batch_size=2)
-    codit0 = run(models64, tokenizer, DecodingConfig(mode="codit", alpha=0.0, beta=0.0, **common), batch_size=3)
-    assert {k: c.token_ids for k, c in direct.items()} == {k: c.token_ids for k, c in codit0.items()}
+    direct = run(
+        models64, tokenizer, DecodingConfig(mode="direct", alpha=0.5, **common), batch_size=2
+    )
+    codit0 = run(
+        models64,
+        tokenizer,
+        DecodingConfig(mode="codit", alpha=0.0, beta=0.0, **common),
+        batch_size=3,
+    )
+    assert {k: c.token_ids for k, c in direct.items()} == {
+        k: c.token_ids for k, c in codit0.items()
+    }
     contrast = run(models64, tokenizer, DecodingConfig(mode="codit", **common), batch_size=2)
     assert any(contrast[k].token_ids != direct[k].token_ids for k in direct)
 
@@ -109,8 +140,15 @@ def test_direct_sampling_follows_the_instruct_models_distribution(tokenizer):
     prompt = encode(tokenizer, "hello fox")
     with torch.no_grad():
         probs = torch.softmax(instruct(torch.tensor([prompt])).logits[0, -1].double(), -1)
-    engine = PairEngine(instruct, None, tokenizer, DecodingConfig(mode="direct", max_new_tokens=1), [],
-                        len(tokenizer), batch_size=64)
+    engine = PairEngine(
+        instruct,
+        None,
+        tokenizer,
+        DecodingConfig(mode="direct", max_new_tokens=1),
+        [],
+        len(tokenizer),
+        batch_size=64,
+    )
     n = 3000
     counts = torch.zeros(len(tokenizer), dtype=torch.float64)
     for c in engine.generate(Request(f"s{i}", prompt) for i in range(n)):
@@ -133,7 +171,12 @@ def test_sampling_is_seeded_per_record(models64, tokenizer):
     a = run(models64, tokenizer, config, batch_size=5)
     b = run(models64, tokenizer, config, batch_size=2, continuous=False)
     assert {k: c.token_ids for k, c in a.items()} == {k: c.token_ids for k, c in b.items()}
-    other = run(models64, tokenizer, DecodingConfig(mode="codit", temperature=1.0, max_new_tokens=8, seed=4), 5)
+    other = run(
+        models64,
+        tokenizer,
+        DecodingConfig(mode="codit", temperature=1.0, max_new_tokens=8, seed=4),
+        5,
+    )
     assert {k: c.token_ids for k, c in a.items()} != {k: c.token_ids for k, c in other.items()}
 
 
@@ -167,8 +210,12 @@ def test_stop_strings_cut_the_text(models64, tokenizer):
     free = run(models64, tokenizer, config, batch_size=5)
     key, c = next((k, c) for k, c in free.items() if len(c.text) > 6)
     needle = c.text[3:6]
-    stopped = run(models64, tokenizer, DecodingConfig(mode="direct", temperature=0.0, max_new_tokens=12,
-                                                      stop=(needle,)), batch_size=5)[key]
+    stopped = run(
+        models64,
+        tokenizer,
+        DecodingConfig(mode="direct", temperature=0.0, max_new_tokens=12, stop=(needle,)),
+        batch_size=5,
+    )[key]
     assert stopped.finish_reason == "stop"
     assert needle not in stopped.text and c.text.startswith(stopped.text)
 

@@ -40,7 +40,13 @@ def test_mean_ci_by_hand():
     assert ci.low == pytest.approx(0.2 - 1.2706) and ci.high == pytest.approx(0.2 + 1.2706)
     one = mean_ci([0.5])
     assert (one.mean, one.low, one.high, one.sd) == (0.5, None, None, None)
-    assert mean_ci([0.4, 0.4]).to_dict() == {"mean": 0.4, "ci_low": 0.4, "ci_high": 0.4, "sd": 0.0, "n": 2}
+    assert mean_ci([0.4, 0.4]).to_dict() == {
+        "mean": 0.4,
+        "ci_low": 0.4,
+        "ci_high": 0.4,
+        "sd": 0.0,
+        "n": 2,
+    }
     diff = paired_ci([0.5, 0.7], [0.4, 0.4])  # differences 0.1 and 0.3
     assert diff.mean == pytest.approx(0.2) and diff.low == pytest.approx(ci.low)
     with pytest.raises(ValueError):
@@ -49,7 +55,9 @@ def test_mean_ci_by_hand():
 
 def test_config_reports_every_problem_and_quick_is_valid():
     with pytest.raises(ConfigError) as err:
-        CoditExperimentConfig(prompts=0, seeds=0, student_hidden=30, student_heads=4, temperature=0.0)
+        CoditExperimentConfig(
+            prompts=0, seeds=0, student_hidden=30, student_heads=4, temperature=0.0
+        )
     text = str(err.value)
     for flag in ("--prompts", "--seeds", "--student-hidden", "--temperature"):
         assert flag in text
@@ -82,19 +90,59 @@ def test_whole_chain_on_a_random_pair(pair_dirs, tmp_path, capsys):
     instruct, base = pair_dirs
     out = tmp_path / "run"
     argv = [
-        "experiment", "codit", "--no-progress", "--output", str(out),
-        "--instruct", str(instruct), "--base", str(base), "--heldout", str(_heldout(tmp_path / "h.jsonl")),
-        "--prompts", "4", "--seeds", "2", "--max-new-tokens", "6", "--batch-size", "4", "--device", "cpu",
-        "--student-hidden", "16", "--student-layers", "1", "--student-heads", "2", "--student-vocab", "300",
-        "--student-pages", "40", "--student-steps", "2", "--student-batch", "2",
-        "--sft-epochs", "1", "--sft-batch", "4",
+        "experiment",
+        "codit",
+        "--no-progress",
+        "--output",
+        str(out),
+        "--instruct",
+        str(instruct),
+        "--base",
+        str(base),
+        "--heldout",
+        str(_heldout(tmp_path / "h.jsonl")),
+        "--prompts",
+        "4",
+        "--seeds",
+        "2",
+        "--max-new-tokens",
+        "6",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--student-hidden",
+        "16",
+        "--student-layers",
+        "1",
+        "--student-heads",
+        "2",
+        "--student-vocab",
+        "300",
+        "--student-pages",
+        "40",
+        "--student-steps",
+        "2",
+        "--student-batch",
+        "2",
+        "--sft-epochs",
+        "1",
+        "--sft-batch",
+        "4",
     ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "CoDIT - direct (paired by seed)" in printed
 
-    for name in ("results.json", "results.md", "results.png", "experiment.json", "prompts.jsonl",
-                 "student-base/student.json", "teacher-eval/metrics.json"):
+    for name in (
+        "results.json",
+        "results.md",
+        "results.png",
+        "experiment.json",
+        "prompts.jsonl",
+        "student-base/student.json",
+        "teacher-eval/metrics.json",
+    ):
         assert (out / name).is_file(), name
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     results = json.loads((out / "results.json").read_text())
@@ -106,11 +154,21 @@ def test_whole_chain_on_a_random_pair(pair_dirs, tmp_path, capsys):
         for seed in (0, 1):
             # every prompt once: answered, or in the errors file (a random teacher may find a
             # prompt longer than its 256-token context)
-            ids = [json.loads(line)["id"] for name in (f"{arm}-seed{seed}.jsonl", f"{arm}-seed{seed}.errors.jsonl")
-                   for line in (out / "teacher" / name).read_text().splitlines()]
+            ids = [
+                json.loads(line)["id"]
+                for name in (f"{arm}-seed{seed}.jsonl", f"{arm}-seed{seed}.errors.jsonl")
+                for line in (out / "teacher" / name).read_text().splitlines()
+            ]
             assert sorted(ids) == ["0", "1", "2", "3"]
             assert (out / "students" / f"{arm}-seed{seed}" / "model" / "config.json").is_file()
-            assert len((out / "students" / f"{arm}-seed{seed}" / "heldout.jsonl").read_text().splitlines()) == 4
+            assert (
+                len(
+                    (out / "students" / f"{arm}-seed{seed}" / "heldout.jsonl")
+                    .read_text()
+                    .splitlines()
+                )
+                == 4
+            )
         for m in METRICS:
             stat = results["arms"][arm]["summary"][m]
             values = [row[m] for row in results["arms"][arm]["per_seed"]]
@@ -122,7 +180,9 @@ def test_whole_chain_on_a_random_pair(pair_dirs, tmp_path, capsys):
         diff = results["difference"][m]
         assert diff["ci_low"] <= diff["mean"] <= diff["ci_high"]
         assert diff["mean"] == pytest.approx(
-            results["arms"]["codit"]["summary"][m]["mean"] - results["arms"]["direct"]["summary"][m]["mean"])
+            results["arms"]["codit"]["summary"][m]["mean"]
+            - results["arms"]["direct"]["summary"][m]["mean"]
+        )
 
     # A rerun finds every stage done and reproduces the numbers; other settings are refused.
     before = {m: results["arms"][arm]["summary"][m] for arm in ARMS for m in METRICS}

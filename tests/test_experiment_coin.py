@@ -91,12 +91,18 @@ def test_exact_match_on_the_first_word():
 
 
 def test_summarize_by_hand():
-    hits = {"a": {level: [[True, False]] * 3 + [[True, True]] * 3 for level in LEVELS},
-            "b": {level: [[False, False]] * 6 for level in LEVELS}}
+    hits = {
+        "a": {level: [[True, False]] * 3 + [[True, True]] * 3 for level in LEVELS},
+        "b": {level: [[False, False]] * 6 for level in LEVELS},
+    }
     hits["b"]["char"] = [[True, True]] * 6
     metrics = summarize(hits)
     # task a: accuracies 0.5 x3 and 1.0 x3 -> mean 0.75, population sd 0.25; task b: 0 (or 1), sd 0
-    assert metrics["tasks"]["a"]["clean"] == {"accuracies": [0.5] * 3 + [1.0] * 3, "mean": 0.75, "spread": 0.25}
+    assert metrics["tasks"]["a"]["clean"] == {
+        "accuracies": [0.5] * 3 + [1.0] * 3,
+        "mean": 0.75,
+        "spread": 0.25,
+    }
     assert metrics["levels"]["clean"] == {"mean": 0.375, "spread": 0.125}
     assert metrics["levels"]["char"] == {"mean": 0.875, "spread": 0.125}
     assert metrics["levels"]["perturbed"]["mean"] == pytest.approx((0.875 + 3 * 0.375) / 4)
@@ -128,17 +134,44 @@ def test_whole_chain_on_tiny_instruct(tmp_path, capsys):
     from codit.cli.main import main
 
     out = tmp_path / "run"
-    argv = ["experiment", "coin", "--no-progress", "--output", str(out), "--tasks", "size,fly",
-            "--train-per-task", "8", "--test-per-task", "2", "--seeds", "2", "--epochs", "1",
-            "--batch-size", "4", "--device", "cpu"]
+    argv = [
+        "experiment",
+        "coin",
+        "--no-progress",
+        "--output",
+        str(out),
+        "--tasks",
+        "size,fly",
+        "--train-per-task",
+        "8",
+        "--test-per-task",
+        "2",
+        "--seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+    ]
     assert main(argv) == 0
     assert "CoIN - baseline (paired by seed)" in capsys.readouterr().out
-    for name in ("results.json", "results.md", "results.png", "experiment.json", "test.jsonl",
-                 "before/metrics.json", "data/pairs-seed1.jsonl"):
+    for name in (
+        "results.json",
+        "results.md",
+        "results.png",
+        "experiment.json",
+        "test.jsonl",
+        "before/metrics.json",
+        "data/pairs-seed1.jsonl",
+    ):
         assert (out / name).is_file(), name
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    pairs = [json.loads(line) for line in (out / "data" / "pairs-seed0.jsonl").read_text().splitlines()]
+    pairs = [
+        json.loads(line) for line in (out / "data" / "pairs-seed0.jsonl").read_text().splitlines()
+    ]
     assert len(pairs) == 16 and {p["meta"]["task"] for p in pairs} == {"size", "fly"}
     test_keys = {json.loads(line)["key"] for line in (out / "test.jsonl").read_text().splitlines()}
     assert not test_keys & {p["meta"]["key"] for p in pairs}
@@ -146,10 +179,17 @@ def test_whole_chain_on_tiny_instruct(tmp_path, capsys):
     assert len(answers) == 2 * 2 * 6 * len(LEVELS)  # tasks x instances x wordings x levels
 
     # Same data, order and seed: the two arms differ only by the contrastive term.
-    weights = {arm: load_file(out / "models" / f"{arm}-seed0" / "model" / "model.safetensors") for arm in ARMS}
+    weights = {
+        arm: load_file(out / "models" / f"{arm}-seed0" / "model" / "model.safetensors")
+        for arm in ARMS
+    }
     assert any(not torch.equal(weights["coin"][k], weights["baseline"][k]) for k in weights["coin"])
-    manifests = {arm: json.loads((out / "models" / f"{arm}-seed0" / "model" / "codit_train_config.json").read_text())
-                 for arm in ARMS}
+    manifests = {
+        arm: json.loads(
+            (out / "models" / f"{arm}-seed0" / "model" / "codit_train_config.json").read_text()
+        )
+        for arm in ARMS
+    }
     assert manifests["coin"]["config"]["contrastive"] is True
     assert manifests["baseline"]["config"]["contrastive"] is False
 
@@ -162,8 +202,10 @@ def test_whole_chain_on_tiny_instruct(tmp_path, capsys):
             assert summary[f"{level}_mean"]["mean"] == pytest.approx(sum(values) / 2)
             assert 0.0 <= min(values) <= max(values) <= 1.0
     diff = results["difference"]["perturbed_mean"]
-    assert diff["mean"] == pytest.approx(results["arms"]["coin"]["summary"]["perturbed_mean"]["mean"]
-                                         - results["arms"]["baseline"]["summary"]["perturbed_mean"]["mean"])
+    assert diff["mean"] == pytest.approx(
+        results["arms"]["coin"]["summary"]["perturbed_mean"]["mean"]
+        - results["arms"]["baseline"]["summary"]["perturbed_mean"]["mean"]
+    )
 
     # A rerun finds every stage done and reproduces the numbers; other settings are refused.
     assert main(argv) == 0

@@ -15,7 +15,12 @@ import pytest
 
 from codit.cli.main import main
 
-PROMPTS = ["hello fox", "write three bullet points about apples", "the base model knows facts", "a small model answers"]
+PROMPTS = [
+    "hello fox",
+    "write three bullet points about apples",
+    "the base model knows facts",
+    "a small model answers",
+]
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -25,8 +30,21 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def gen_args(pair_dirs, inp, out, *extra):
     instruct, base = pair_dirs
-    return ["generate", "--instruct", str(instruct), "--base", str(base), "--input", str(inp),
-            "--output", str(out), "--max-new-tokens", "6", "--no-progress", *extra]
+    return [
+        "generate",
+        "--instruct",
+        str(instruct),
+        "--base",
+        str(base),
+        "--input",
+        str(inp),
+        "--output",
+        str(out),
+        "--max-new-tokens",
+        "6",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def read(path: Path) -> list[dict]:
@@ -34,12 +52,41 @@ def read(path: Path) -> list[dict]:
 
 
 def test_generate_writes_trl_records_and_a_manifest(pair_dirs, tmp_path):
-    inp = write_jsonl(tmp_path / "p.jsonl", [{"id": f"q{i}", "prompt": p} for i, p in enumerate(PROMPTS)])
+    inp = write_jsonl(
+        tmp_path / "p.jsonl", [{"id": f"q{i}", "prompt": p} for i, p in enumerate(PROMPTS)]
+    )
     out = tmp_path / "o" / "codit.jsonl"
-    rc = main(gen_args(pair_dirs, inp, out, "--alpha", "0.05", "--beta", "0.8", "--temperature", "0.9",
-                       "--top-p", "0.95", "--top-k", "40", "--batch-size", "3", "--seed", "5",
-                       "--system-prompt", "be brief", "--chat-template-kwargs", "enable_thinking=false",
-                       "--device", "cpu", "--dtype", "float32", "--rule", "codit"))
+    rc = main(
+        gen_args(
+            pair_dirs,
+            inp,
+            out,
+            "--alpha",
+            "0.05",
+            "--beta",
+            "0.8",
+            "--temperature",
+            "0.9",
+            "--top-p",
+            "0.95",
+            "--top-k",
+            "40",
+            "--batch-size",
+            "3",
+            "--seed",
+            "5",
+            "--system-prompt",
+            "be brief",
+            "--chat-template-kwargs",
+            "enable_thinking=false",
+            "--device",
+            "cpu",
+            "--dtype",
+            "float32",
+            "--rule",
+            "codit",
+        )
+    )
     assert rc == 0
     records = read(out)
     assert sorted(r["id"] for r in records) == ["q0", "q1", "q2", "q3"]
@@ -52,7 +99,9 @@ def test_generate_writes_trl_records_and_a_manifest(pair_dirs, tmp_path):
         assert 1 <= meta["completion_tokens"] <= 6
     manifest = json.loads((tmp_path / "o" / "codit.manifest.json").read_text())
     assert manifest["counts"]["records"] == 4
-    assert manifest["models"]["instruct"]["fingerprint"] and manifest["models"]["base"]["path"] == str(pair_dirs[1])
+    assert manifest["models"]["instruct"]["fingerprint"] and manifest["models"]["base"][
+        "path"
+    ] == str(pair_dirs[1])
     assert manifest["environment"]["codit"] and manifest["runs"][-1]["written"] == 4
     assert manifest["settings"]["decoding"]["top_k"] == 40
 
@@ -62,8 +111,12 @@ def test_generate_is_the_same_as_a_python_function(pair_dirs, tmp_path):
     from codit.decoding.config import DecodingConfig
 
     inp = write_jsonl(tmp_path / "p.jsonl", [{"prompt": p} for p in PROMPTS])
-    summary = codit.generate(input=str(inp), output=str(tmp_path / "d.jsonl"), instruct=str(pair_dirs[0]),
-                             decoding=DecodingConfig(mode="direct", temperature=0.0, max_new_tokens=5))
+    summary = codit.generate(
+        input=str(inp),
+        output=str(tmp_path / "d.jsonl"),
+        instruct=str(pair_dirs[0]),
+        decoding=DecodingConfig(mode="direct", temperature=0.0, max_new_tokens=5),
+    )
     assert summary.written == 4 and summary.failed == 0
     records = read(tmp_path / "d.jsonl")
     assert all(len(r["id"]) == 16 for r in records)  # hashed ids
@@ -89,16 +142,35 @@ def test_input_formats(pair_dirs, tmp_path, fmt):
         inp = tmp_path / ("p.parquet" if fmt == "parquet" else "ds")
         ds.to_parquet(str(inp)) if fmt == "parquet" else ds.save_to_disk(str(inp))
     elif fmt == "messages":
-        inp = write_jsonl(tmp_path / "p.jsonl", [
-            {"id": "q0", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"},
-                                      {"role": "user", "content": PROMPTS[0]}, {"role": "assistant", "content": "old"}]},
-            {"id": "q1", "messages": [{"role": "user", "content": PROMPTS[1]}]},
-        ])
+        inp = write_jsonl(
+            tmp_path / "p.jsonl",
+            [
+                {
+                    "id": "q0",
+                    "messages": [
+                        {"role": "user", "content": "hi"},
+                        {"role": "assistant", "content": "yo"},
+                        {"role": "user", "content": PROMPTS[0]},
+                        {"role": "assistant", "content": "old"},
+                    ],
+                },
+                {"id": "q1", "messages": [{"role": "user", "content": PROMPTS[1]}]},
+            ],
+        )
     else:
-        inp = write_jsonl(tmp_path / "p.jsonl", [
-            {"id": "q0", "conversations": [{"from": "human", "value": PROMPTS[0]}]},
-            {"id": "q1", "conversations": [{"from": "human", "value": PROMPTS[1]}, {"from": "gpt", "value": "x"}]},
-        ])
+        inp = write_jsonl(
+            tmp_path / "p.jsonl",
+            [
+                {"id": "q0", "conversations": [{"from": "human", "value": PROMPTS[0]}]},
+                {
+                    "id": "q1",
+                    "conversations": [
+                        {"from": "human", "value": PROMPTS[1]},
+                        {"from": "gpt", "value": "x"},
+                    ],
+                },
+            ],
+        )
     out = tmp_path / "o.jsonl"
     assert main(gen_args(pair_dirs, inp, out, "--mode", "direct")) == 0
     records = {r["id"]: r for r in read(out)}
@@ -109,7 +181,9 @@ def test_input_formats(pair_dirs, tmp_path, fmt):
 
 
 def test_rerun_skips_finished_ids_and_repairs_a_torn_line(pair_dirs, tmp_path):
-    inp = write_jsonl(tmp_path / "p.jsonl", [{"id": f"q{i}", "prompt": p} for i, p in enumerate(PROMPTS)])
+    inp = write_jsonl(
+        tmp_path / "p.jsonl", [{"id": f"q{i}", "prompt": p} for i, p in enumerate(PROMPTS)]
+    )
     out = tmp_path / "o.jsonl"
     assert main(gen_args(pair_dirs, inp, out, "--limit", "2")) == 0
     with out.open("a") as f:
@@ -124,7 +198,10 @@ def test_rerun_skips_finished_ids_and_repairs_a_torn_line(pair_dirs, tmp_path):
 
 def test_killed_run_resumes_with_every_id_exactly_once(pair_dirs, tmp_path):
     n = 24
-    inp = write_jsonl(tmp_path / "p.jsonl", [{"id": f"q{i}", "prompt": PROMPTS[i % 4] + f" {i}"} for i in range(n)])
+    inp = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"id": f"q{i}", "prompt": PROMPTS[i % 4] + f" {i}"} for i in range(n)],
+    )
     out = tmp_path / "o.jsonl"
     args = gen_args(pair_dirs, inp, out)
     args[args.index("--max-new-tokens") + 1] = "16"
@@ -148,7 +225,10 @@ def test_killed_run_resumes_with_every_id_exactly_once(pair_dirs, tmp_path):
 
 
 def test_too_long_prompt_goes_to_the_errors_file_and_the_run_goes_on(pair_dirs, tmp_path):
-    inp = write_jsonl(tmp_path / "p.jsonl", [{"id": "long", "prompt": "fox " * 400}, {"id": "ok", "prompt": "hello"}])
+    inp = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"id": "long", "prompt": "fox " * 400}, {"id": "ok", "prompt": "hello"}],
+    )
     out = tmp_path / "o.jsonl"
     assert main(gen_args(pair_dirs, inp, out)) == 0
     assert [r["id"] for r in read(out)] == ["ok"]
@@ -177,7 +257,10 @@ def _incompatible_base(tmp_path: Path) -> Path:
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(["completely different words here"] * 3, trainers.BpeTrainer(vocab_size=60, special_tokens=["<|end|>"]))
+    tok.train_from_iterator(
+        ["completely different words here"] * 3,
+        trainers.BpeTrainer(vocab_size=60, special_tokens=["<|end|>"]),
+    )
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|end|>")
     path = tmp_path / "other"
     tiny_models.make_model(fast, 3).save_pretrained(path)
@@ -187,17 +270,42 @@ def _incompatible_base(tmp_path: Path) -> Path:
 
 BAD = {
     "missing input": (lambda t, p: ["--input", str(t / "nope.jsonl")], 3, "does not exist"),
-    "malformed line": (lambda t, p: ["--input", str(_text(t, '{"prompt": "ok"}\n{"prompt": oops}\n'))], 3, "line 2"),
-    "missing field": (lambda t, p: ["--input", str(_text(t, '{"question_text": "x", "id": 1}\n')), "--prompt-field", "prompt"], 3, "['id', 'question_text']"),
+    "malformed line": (
+        lambda t, p: ["--input", str(_text(t, '{"prompt": "ok"}\n{"prompt": oops}\n'))],
+        3,
+        "line 2",
+    ),
+    "missing field": (
+        lambda t, p: [
+            "--input",
+            str(_text(t, '{"question_text": "x", "id": 1}\n')),
+            "--prompt-field",
+            "prompt",
+        ],
+        3,
+        "['id', 'question_text']",
+    ),
     "empty prompt": (lambda t, p: ["--input", str(_text(t, '{"prompt": "  "}\n'))], 3, "empty"),
     "alpha": (lambda t, p: ["--alpha", "1.5"], 2, "--alpha must be in [0, 1]"),
     "beta": (lambda t, p: ["--beta", "-1"], 2, "--beta must be >= 0"),
     "temperature": (lambda t, p: ["--temperature", "-0.5"], 2, "--temperature must be >= 0"),
     "not a number": (lambda t, p: ["--alpha", "high"], 2, "takes a number"),
-    "unknown model": (lambda t, p: ["--instruct", str(t / "no-such-model")], 4, "no model directory"),
-    "unwritable output": (lambda t, p: ["--output", str(_text(t, "x") / "o.jsonl")], 3, "cannot write"),
+    "unknown model": (
+        lambda t, p: ["--instruct", str(t / "no-such-model")],
+        4,
+        "no model directory",
+    ),
+    "unwritable output": (
+        lambda t, p: ["--output", str(_text(t, "x") / "o.jsonl")],
+        3,
+        "cannot write",
+    ),
     "not jsonl output": (lambda t, p: ["--output", str(t / "o.txt")], 2, ".jsonl"),
-    "incompatible pair": (lambda t, p: ["--base", str(_incompatible_base(t))], 4, "do not share a vocabulary"),
+    "incompatible pair": (
+        lambda t, p: ["--base", str(_incompatible_base(t))],
+        4,
+        "do not share a vocabulary",
+    ),
     "codit without base": (lambda t, p: ["--base", ""], 2, "needs --base"),
 }
 
@@ -233,8 +341,21 @@ def test_bad_input_gives_one_sentence_and_an_exit_code(pair_dirs, tmp_path, caps
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "codit", "generate", "--input", str(tmp_path / "x.jsonl"),
-                           "--output", str(tmp_path / "o.jsonl"), "--debug"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "codit",
+            "generate",
+            "--input",
+            str(tmp_path / "x.jsonl"),
+            "--output",
+            str(tmp_path / "o.jsonl"),
+            "--debug",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "DataError" in proc.stderr
 
 
@@ -244,11 +365,16 @@ def test_help_is_instant_and_every_subcommand_has_help():
     assert proc.returncode == 0 and "generate" in proc.stdout
     assert time.time() - start < 5
     check = "import sys, codit.cli.main; assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
-    assert subprocess.run([sys.executable, "-c", check + "; codit.cli.main.build_parser()"]).returncode == 0
+    assert (
+        subprocess.run([sys.executable, "-c", check + "; codit.cli.main.build_parser()"]).returncode
+        == 0
+    )
     from codit.cli.main import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     for name in sub.choices:
-        proc = subprocess.run([sys.executable, "-m", "codit", name, "--help"], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "codit", name, "--help"], capture_output=True, text=True
+        )
         assert proc.returncode == 0, name

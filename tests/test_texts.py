@@ -11,7 +11,9 @@ from codit.generation.texts import LocalGenerator
 def test_local_generator_answers_in_order_in_both_modes(pair_dirs):
     instruct, base = (str(p) for p in pair_dirs)
     gen = LocalGenerator(instruct, base, device="cpu")
-    convs = [[{"role": "user", "content": t}] for t in ["hello fox", "a", "write three bullet points"]]
+    convs = [
+        [{"role": "user", "content": t}] for t in ["hello fox", "a", "write three bullet points"]
+    ]
     direct = gen.generate(convs, "direct", max_new_tokens=5, batch_size=2)
     codit = gen.generate(convs, "codit", max_new_tokens=5, batch_size=2)
     assert len(direct) == len(codit) == 3

@@ -31,8 +31,13 @@ def test_shipped_models_are_ordinary_model_directories():
     for name in ("tiny-base", "tiny-instruct"):
         path = TINY_MODELS_DIR / name
         files = {f.name for f in path.iterdir()}
-        assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json",
-                "tokenizer_config.json"} <= files
+        assert {
+            "config.json",
+            "model.safetensors",
+            "generation_config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+        } <= files
         config = json.loads((path / "config.json").read_text())
         assert config["architectures"] == ["LlamaForCausalLM"]
         tokenizer_config = json.loads((path / "tokenizer_config.json").read_text())
@@ -42,7 +47,9 @@ def test_shipped_models_are_ordinary_model_directories():
         size += sum(f.stat().st_size for f in path.iterdir())
     assert size <= 20 * 1024 * 1024
     for file in ("tokenizer.json", "tokenizer_config.json"):  # one tokenizer, byte for byte
-        assert (TINY_MODELS_DIR / "tiny-base" / file).read_bytes() == (TINY_MODELS_DIR / "tiny-instruct" / file).read_bytes()
+        assert (TINY_MODELS_DIR / "tiny-base" / file).read_bytes() == (
+            TINY_MODELS_DIR / "tiny-instruct" / file
+        ).read_bytes()
 
 
 def test_pair_loads_offline_and_is_compatible(pair, monkeypatch):
@@ -56,17 +63,44 @@ def test_pair_loads_offline_and_is_compatible(pair, monkeypatch):
     assert pair.vocab_size == len(pair.tokenizer)
     assert pair.stop_ids == [pair.tokenizer.convert_tokens_to_ids("<|end|>")]
     base_tokenizer = load_tokenizer("tiny-base")
-    assert check_pair("tiny-instruct", "tiny-base", pair.tokenizer, base_tokenizer,
-                      pair.instruct.model.config, pair.base.model.config) == pair.vocab_size
+    assert (
+        check_pair(
+            "tiny-instruct",
+            "tiny-base",
+            pair.tokenizer,
+            base_tokenizer,
+            pair.instruct.model.config,
+            pair.base.model.config,
+        )
+        == pair.vocab_size
+    )
     # post-training changed the weights, not the architecture
-    assert pair.instruct.model.config.to_dict() | {"_name_or_path": ""} == pair.base.model.config.to_dict() | {"_name_or_path": ""}
+    assert pair.instruct.model.config.to_dict() | {
+        "_name_or_path": ""
+    } == pair.base.model.config.to_dict() | {"_name_or_path": ""}
 
 
 @pytest.mark.parametrize("mode", ["direct", "codit"])
 def test_generate_cli_with_the_tiny_pair(mode, tmp_path):
     out = tmp_path / f"{mode}.jsonl"
-    rc = main(["generate", "--input", str(TOY_PROMPTS), "--output", str(out), "--mode", mode,
-               "--temperature", "0", "--max-new-tokens", "48", "--no-progress", "--device", "cpu"])
+    rc = main(
+        [
+            "generate",
+            "--input",
+            str(TOY_PROMPTS),
+            "--output",
+            str(out),
+            "--mode",
+            mode,
+            "--temperature",
+            "0",
+            "--max-new-tokens",
+            "48",
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     prompts = [json.loads(line) for line in TOY_PROMPTS.read_text().splitlines()]
     records = [json.loads(line) for line in out.read_text().splitlines()]
@@ -87,7 +121,9 @@ def test_generate_cli_with_the_tiny_pair(mode, tmp_path):
 def test_instruct_follows_heldout_instructions_more_often_than_base():
     from codit.tiny.evaluate import EvalConfig, evaluate
 
-    config = EvalConfig(settings=("base", "direct"), limit=SUBSET, max_new_tokens=128, temperature=0.0)
+    config = EvalConfig(
+        settings=("base", "direct"), limit=SUBSET, max_new_tokens=128, temperature=0.0
+    )
     results, prompts = evaluate(config)
     base, instruct = (r.metrics for r in results)
     assert len(prompts) == SUBSET
@@ -96,17 +132,44 @@ def test_instruct_follows_heldout_instructions_more_often_than_base():
 
 
 def test_tiny_build_is_deterministic_and_loadable(tmp_path):
-    small = ["--pages", "100", "--conversations", "60", "--heldout", "6", "--vocab-size", "400",
-             "--hidden-size", "32", "--layers", "1", "--heads", "2", "--intermediate-size", "64",
-             "--pretrain-steps", "3", "--pretrain-batch", "2", "--sft-steps", "3",
-             "--sft-batch", "4", "--no-progress"]
+    small = [
+        "--pages",
+        "100",
+        "--conversations",
+        "60",
+        "--heldout",
+        "6",
+        "--vocab-size",
+        "400",
+        "--hidden-size",
+        "32",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--intermediate-size",
+        "64",
+        "--pretrain-steps",
+        "3",
+        "--pretrain-batch",
+        "2",
+        "--sft-steps",
+        "3",
+        "--sft-batch",
+        "4",
+        "--no-progress",
+    ]
     for run in ("a", "b"):
-        assert main(["tiny", "build", "--output-dir", str(tmp_path / run), "--seed", "3", *small]) == 0
+        assert (
+            main(["tiny", "build", "--output-dir", str(tmp_path / run), "--seed", "3", *small]) == 0
+        )
     for name in ("tiny-base", "tiny-instruct"):
         a, b = tmp_path / "a" / name, tmp_path / "b" / name
         assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
         assert (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
-    assert (tmp_path / "a" / "heldout.jsonl").read_text() == (tmp_path / "b" / "heldout.jsonl").read_text()
+    assert (tmp_path / "a" / "heldout.jsonl").read_text() == (
+        tmp_path / "b" / "heldout.jsonl"
+    ).read_text()
     base = (tmp_path / "a" / "tiny-base" / "model.safetensors").read_bytes()
     assert base != (tmp_path / "a" / "tiny-instruct" / "model.safetensors").read_bytes()
     manifest = json.loads((tmp_path / "a" / "build.json").read_text())
@@ -114,8 +177,12 @@ def test_tiny_build_is_deterministic_and_loadable(tmp_path):
 
     from codit.generation.texts import LocalGenerator
 
-    generator = LocalGenerator(str(tmp_path / "a" / "tiny-instruct"), str(tmp_path / "a" / "tiny-base"), device="cpu")
-    [answer] = generator.generate([[{"role": "user", "content": "Tell me about it."}]], "codit", max_new_tokens=4)
+    generator = LocalGenerator(
+        str(tmp_path / "a" / "tiny-instruct"), str(tmp_path / "a" / "tiny-base"), device="cpu"
+    )
+    [answer] = generator.generate(
+        [[{"role": "user", "content": "Tell me about it."}]], "codit", max_new_tokens=4
+    )
     assert answer.completion_tokens >= 1
 
 

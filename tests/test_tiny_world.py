@@ -84,13 +84,17 @@ def test_no_conflicting_instructions_are_drawn(data0):
 def test_heldout_questions_are_never_trained_on(data0):
     world, _, train, heldout = data0
     train_pairs, heldout_pairs = split_pairs(world, 0)
-    assert heldout_pairs and not {(e.name, k) for e, k in train_pairs} & {(e.name, k) for e, k in heldout_pairs}
+    assert heldout_pairs and not {(e.name, k) for e, k in train_pairs} & {
+        (e.name, k) for e, k in heldout_pairs
+    }
     assert not {e.prompt for e in train} & {e.prompt for e in heldout}
 
 
 def test_shipped_heldout_file_is_what_the_generator_makes():
     defaults = BuildConfig()
-    _, heldout = instruction_data(make_world(defaults.seed), defaults.conversations, defaults.heldout, defaults.seed)
+    _, heldout = instruction_data(
+        make_world(defaults.seed), defaults.conversations, defaults.heldout, defaults.seed
+    )
     shipped = [json.loads(line) for line in HELDOUT_PATH.read_text().splitlines()]
     assert shipped == [e.ifeval() for e in heldout]
 
@@ -100,8 +104,13 @@ def test_chat_template_and_answer_only_labels(data0):
     tokenizer = train_tokenizer((e.prompt + "\n" + e.response for e in train), vocab_size=400)
     assert tokenizer.chat_template == CHAT_TEMPLATE
     example = next(e for e in train if e.system)
-    text = tokenizer.apply_chat_template(example.messages()[:-1], tokenize=False, add_generation_prompt=True)
-    assert text == f"<|system|>\n{example.system}<|end|>\n<|user|>\n{example.prompt}<|end|>\n<|assistant|>\n"
+    text = tokenizer.apply_chat_template(
+        example.messages()[:-1], tokenize=False, add_generation_prompt=True
+    )
+    assert (
+        text
+        == f"<|system|>\n{example.system}<|end|>\n<|user|>\n{example.prompt}<|end|>\n<|assistant|>\n"
+    )
     ids, labels = encode_conversation(tokenizer, example.messages())
     answer = [t for t in labels if t != -100]
     assert labels[: len(ids) - len(answer)] == [-100] * (len(ids) - len(answer))

@@ -40,7 +40,9 @@ def make_tokenizer(vocab_size: int = 300):
     )
     tok.train_from_iterator(CORPUS * 4, trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<|pad|>", eos_token="<|end|>",
+        tokenizer_object=tok,
+        pad_token="<|pad|>",
+        eos_token="<|end|>",
         additional_special_tokens=SPECIALS[2:],
     )
     fast.chat_template = CHAT_TEMPLATE

@@ -55,24 +55,40 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
         choices = f.metadata.get("choices")
         if tp is bool:
             parser.add_argument(
-                flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
-                default=None, help=help_text,
+                flag(f.name),
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
             )
         elif typing.get_origin(tp) is dict or tp is dict:
             parser.add_argument(
-                flag(f.name), dest=f.name, default=None, nargs="+", metavar="KEY=VALUE",
-                type=str, help=help_text + " (KEY=VALUE pairs or one JSON object)",
+                flag(f.name),
+                dest=f.name,
+                default=None,
+                nargs="+",
+                metavar="KEY=VALUE",
+                type=str,
+                help=help_text + " (KEY=VALUE pairs or one JSON object)",
             )
         elif typing.get_origin(tp) is tuple:
             parser.add_argument(
-                flag(f.name), dest=f.name, default=None, action="append", type=str,
+                flag(f.name),
+                dest=f.name,
+                default=None,
+                action="append",
+                type=str,
                 help=help_text + " (repeat the flag for several values)",
             )
         else:
             conv = tp if tp in (int, float) else str
             parser.add_argument(
-                flag(f.name), dest=f.name, default=None, type=_typed(conv, f.name),
-                choices=choices, help=help_text,
+                flag(f.name),
+                dest=f.name,
+                default=None,
+                type=_typed(conv, f.name),
+                choices=choices,
+                help=help_text,
             )
 
 
@@ -200,6 +216,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 def to_dict(config: Any) -> dict[str, Any]:
     """A JSON-ready view of a config, for manifests."""
+
     def clean(value: Any) -> Any:
         if isinstance(value, Path):
             return str(value)

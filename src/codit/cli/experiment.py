@@ -51,7 +51,10 @@ class Experiment:
 
 EXPERIMENTS = {
     "codit": Experiment(
-        CoditExperimentConfig, CODIT_QUICK, "codit.experiments.codit_mini", "codit.experiments.report",
+        CoditExperimentConfig,
+        CODIT_QUICK,
+        "codit.experiments.codit_mini",
+        "codit.experiments.report",
         "students trained on direct vs CoDIT data, scored on held-out verifiable instructions",
         "The CoDIT paper's experiment in miniature: the same toy prompts answered by "
         "tiny-instruct directly and with CoDIT, a GPT-NeoX student fine-tuned on each, both "
@@ -61,7 +64,10 @@ EXPERIMENTS = {
         CODIT_EXAMPLES,
     ),
     "coin": Experiment(
-        CoinExperimentConfig, COIN_QUICK, "codit.experiments.coin_mini", "codit.experiments.coin_report",
+        CoinExperimentConfig,
+        COIN_QUICK,
+        "codit.experiments.coin_mini",
+        "codit.experiments.coin_report",
         "tiny-instruct tuned with and without the CoIN term, scored under perturbed instructions",
         "The CoIN paper's experiment in miniature: tiny-instruct is tuned further on pairs of "
         "an instruction and its paraphrase (five toy yes/no-style tasks) with the generation "
@@ -83,12 +89,21 @@ def register(subparsers: Any) -> None:
     )
     sub = p.add_subparsers(dest="experiment", metavar="EXPERIMENT")
     for name, experiment in EXPERIMENTS.items():
-        c = sub.add_parser(name, help=experiment.help, description=experiment.description,
-                           epilog=experiment.examples, formatter_class=argparse.RawDescriptionHelpFormatter)
+        c = sub.add_parser(
+            name,
+            help=experiment.help,
+            description=experiment.description,
+            epilog=experiment.examples,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         c.add_argument("--config", help="YAML file with any of the settings below (flags win)")
-        c.add_argument("--quick", action="store_true",
-                       help="smoke-run preset (" + ", ".join(f"{k}={v}" for k, v in experiment.quick.items())
-                       + "); flags and --config win over it")
+        c.add_argument(
+            "--quick",
+            action="store_true",
+            help="smoke-run preset ("
+            + ", ".join(f"{k}={v}" for k, v in experiment.quick.items())
+            + "); flags and --config win over it",
+        )
         add_arguments(c, experiment.config)
         c.add_argument("--no-progress", action="store_true", help="no progress bars")
         c.set_defaults(run=_runner(experiment))
@@ -147,6 +162,9 @@ def _run(experiment: Experiment, args: argparse.Namespace) -> int:
         bars.close()
     print(report.table(results))
     out = Path(config.output)
-    print(f"\ncodit: {out / 'results.json'}, {out / 'results.md'}, {out / 'results.png'} "
-          f"({time.time() - start:.0f} s)", file=sys.stderr)
+    print(
+        f"\ncodit: {out / 'results.json'}, {out / 'results.md'}, {out / 'results.png'} "
+        f"({time.time() - start:.0f} s)",
+        file=sys.stderr,
+    )
     return 0

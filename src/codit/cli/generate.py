@@ -54,15 +54,23 @@ def run(args: argparse.Namespace) -> int:
     def on_start(total: int) -> None:
         nonlocal bar, start
         start = time.time()
-        bar = tqdm(total=total, unit="rec", disable=args.no_progress or None, file=sys.stderr,
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            unit="rec",
+            disable=args.no_progress or None,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
 
     def on_progress(done: int, tokens: int) -> None:
         bar.update(done - bar.n)
         bar.set_postfix_str(f"{tokens / max(time.time() - start, 1e-9):.1f} tok/s", refresh=False)
 
-    print(f"codit: loading {config.instruct}" + (f" and {config.base}" if config.decoding.contrastive else ""),
-          file=sys.stderr)
+    print(
+        f"codit: loading {config.instruct}"
+        + (f" and {config.base}" if config.decoding.contrastive else ""),
+        file=sys.stderr,
+    )
     summary = generate(config, on_progress=on_progress, on_start=on_start)
     if bar is not None:
         bar.close()

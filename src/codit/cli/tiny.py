@@ -36,17 +36,22 @@ def register(subparsers: Any) -> None:
     )
     sub = p.add_subparsers(dest="tiny_command", metavar="SUBCOMMAND")
     b = sub.add_parser(
-        "build", help="build tiny-base and tiny-instruct from the toy world",
+        "build",
+        help="build tiny-base and tiny-instruct from the toy world",
         description="Generate the toy world, train the tokenizer, pre-train tiny-base and "
         "fine-tune tiny-instruct; deterministic for a seed on one machine.",
     )
-    b.add_argument("--output-dir", default=None,
-                   help=f"where tiny-base/ and tiny-instruct/ go (default: {MODELS_DIR})")
+    b.add_argument(
+        "--output-dir",
+        default=None,
+        help=f"where tiny-base/ and tiny-instruct/ go (default: {MODELS_DIR})",
+    )
     b.add_argument("--config", help="YAML file with any of the settings below (flags win)")
     add_arguments(b, BuildConfig)
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
     e = sub.add_parser(
-        "eval", help="score tiny-base, tiny-instruct and CoDIT on the held-out prompts",
+        "eval",
+        help="score tiny-base, tiny-instruct and CoDIT on the held-out prompts",
         description="Answer the held-out prompts with tiny-base, tiny-instruct (direct) and "
         "tiny-instruct with CoDIT, and print IFEval's accuracies.",
     )
@@ -73,7 +78,9 @@ def _build(args: argparse.Namespace) -> int:
     output = Path(args.output_dir) if args.output_dir else MODELS_DIR
     print(f"codit: building the tiny pair into {output} (seed {config.seed})", file=sys.stderr)
     report = build(config, output, progress=not args.no_progress)
-    size = sum(f.stat().st_size for d in (report.base_dir, report.instruct_dir) for f in d.iterdir())
+    size = sum(
+        f.stat().st_size for d in (report.base_dir, report.instruct_dir) for f in d.iterdir()
+    )
     print(f"codit: tiny-base -> {report.base_dir}", file=sys.stderr)
     print(f"codit: tiny-instruct -> {report.instruct_dir}", file=sys.stderr)
     print(f"codit: held-out prompts -> {report.heldout_path}", file=sys.stderr)
@@ -95,10 +102,16 @@ def _eval(args: argparse.Namespace) -> int:
     quiet_transformers()
     start = time.time()
     results, prompts = evaluate(config)
-    decoding = "greedy" if config.temperature == 0 else f"temperature {config.temperature}, seed {config.seed}"
-    print(f"{len(prompts)} held-out prompts, {sum(len(p.instruction_id_list) for p in prompts)} "
-          f"instructions, {decoding}, max {config.max_new_tokens} new tokens "
-          f"({time.time() - start:.0f}s)\n")
+    decoding = (
+        "greedy"
+        if config.temperature == 0
+        else f"temperature {config.temperature}, seed {config.seed}"
+    )
+    print(
+        f"{len(prompts)} held-out prompts, {sum(len(p.instruction_id_list) for p in prompts)} "
+        f"instructions, {decoding}, max {config.max_new_tokens} new tokens "
+        f"({time.time() - start:.0f}s)\n"
+    )
     print(table(results))
     print()
     print(breakdown(results))

@@ -15,21 +15,45 @@ class DecodingConfig:
 
     mode: str = field(
         default="codit",
-        metadata={"help": "codit: contrast instruct and base; direct: instruct model alone", "choices": MODES},
+        metadata={
+            "help": "codit: contrast instruct and base; direct: instruct model alone",
+            "choices": MODES,
+        },
     )
     rule: str = field(
         default="codit",
-        metadata={"help": "contrastive rule: codit (log p_post - beta log p_base) or obrien "
-                  "((1+beta) s_post - beta s_base on logits)", "choices": ("codit", "obrien")},
+        metadata={
+            "help": "contrastive rule: codit (log p_post - beta log p_base) or obrien "
+            "((1+beta) s_post - beta s_base on logits)",
+            "choices": ("codit", "obrien"),
+        },
     )
-    alpha: float = field(default=0.01, metadata={"help": "plausibility threshold on the instruct model's probabilities, in [0, 1]"})
+    alpha: float = field(
+        default=0.01,
+        metadata={
+            "help": "plausibility threshold on the instruct model's probabilities, in [0, 1]"
+        },
+    )
     beta: float = field(default=1.0, metadata={"help": "contrast strength, >= 0"})
-    temperature: float = field(default=1.0, metadata={"help": "sampling temperature, >= 0; 0 is greedy"})
+    temperature: float = field(
+        default=1.0, metadata={"help": "sampling temperature, >= 0; 0 is greedy"}
+    )
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass, in (0, 1]"})
-    top_k: int = field(default=0, metadata={"help": "keep the k best tokens when sampling, 0 = all"})
-    max_new_tokens: int = field(default=512, metadata={"help": "most tokens generated per response"})
-    stop: tuple[str, ...] = field(default=(), metadata={"help": "stop when the response contains this string"})
-    seed: int = field(default=0, metadata={"help": "sampling seed; each record's stream depends only on it and the record id"})
+    top_k: int = field(
+        default=0, metadata={"help": "keep the k best tokens when sampling, 0 = all"}
+    )
+    max_new_tokens: int = field(
+        default=512, metadata={"help": "most tokens generated per response"}
+    )
+    stop: tuple[str, ...] = field(
+        default=(), metadata={"help": "stop when the response contains this string"}
+    )
+    seed: int = field(
+        default=0,
+        metadata={
+            "help": "sampling seed; each record's stream depends only on it and the record id"
+        },
+    )
 
     def __post_init__(self) -> None:
         problems = self.problems()

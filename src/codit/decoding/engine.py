@@ -77,7 +77,9 @@ def row_seed(seed: int, key: str) -> int:
 
 
 def context_length(model: Any) -> int | None:
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    config = (
+        model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    )
     return getattr(config, "max_position_embeddings", None)
 
 
@@ -119,7 +121,9 @@ class PairEngine:
         self.continuous = continuous
         self.score = SCORE_RULES[decoding.rule]
         # Direct generation is the rule with alpha = beta = 0: the instruct model's own distribution.
-        self.alpha, self.beta = (decoding.alpha, decoding.beta) if decoding.contrastive else (0.0, 0.0)
+        self.alpha, self.beta = (
+            (decoding.alpha, decoding.beta) if decoding.contrastive else (0.0, 0.0)
+        )
         limits = [c for c in (context_length(m) for m in self.models) if c]
         self.max_context = min(limits) if limits else None
         self._logits_to_keep = [
@@ -176,7 +180,14 @@ class PairEngine:
         state.last = ids
         return self._finish_rows(state, ids.tolist())
 
-    def _forward(self, i: int, input_ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any) -> torch.Tensor:
+    def _forward(
+        self,
+        i: int,
+        input_ids: torch.Tensor,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        cache: Any,
+    ) -> torch.Tensor:
         dev = self.devices[i]
         kwargs: dict[str, Any] = {}
         if self._logits_to_keep[i]:
@@ -198,7 +209,9 @@ class PairEngine:
         positions = state.lengths.unsqueeze(1)
         state.lengths = state.lengths + 1
         tokens = state.last.unsqueeze(1)
-        return [self._forward(i, tokens, state.mask, positions, c) for i, c in enumerate(state.caches)]
+        return [
+            self._forward(i, tokens, state.mask, positions, c) for i, c in enumerate(state.caches)
+        ]
 
     def _admit(self, state: _Batch, requests: list[Request]) -> list[torch.Tensor]:
         """Prefill new prompts in both models and merge them into the running batch."""
@@ -209,8 +222,8 @@ class PairEngine:
         ids = torch.full((len(requests), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(requests), width), dtype=torch.long)
         for j, r in enumerate(requests):
-            ids[j, width - len(r.prompt_ids):] = torch.tensor(r.prompt_ids)
-            mask[j, width - len(r.prompt_ids):] = 1
+            ids[j, width - len(r.prompt_ids) :] = torch.tensor(r.prompt_ids)
+            mask[j, width - len(r.prompt_ids) :] = 1
         ids, mask = ids.to(dev), mask.to(dev)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         caches = [DynamicCache() for _ in self.models]
@@ -227,10 +240,12 @@ class PairEngine:
             kvcache.merge(old, new)
         t_old, t_new = state.mask.shape[1], width
         total = max(t_old, t_new)
-        state.mask = torch.cat([
-            torch.nn.functional.pad(state.mask, (total - t_old, 0)),
-            torch.nn.functional.pad(mask, (total - t_new, 0)),
-        ])
+        state.mask = torch.cat(
+            [
+                torch.nn.functional.pad(state.mask, (total - t_old, 0)),
+                torch.nn.functional.pad(mask, (total - t_new, 0)),
+            ]
+        )
         state.lengths = torch.cat([state.lengths, lengths])
         state.rows.extend(rows)
         return logits
@@ -270,7 +285,11 @@ class PairEngine:
             if text is None:
                 body = row.tokens[:-1] if reason == "stop" else row.tokens
                 text = self._text(body)
-            done.append(Completion(row.key, text, list(row.tokens), reason, row.prompt_tokens, len(row.tokens)))
+            done.append(
+                Completion(
+                    row.key, text, list(row.tokens), reason, row.prompt_tokens, len(row.tokens)
+                )
+            )
         if done and (self.continuous or not keep):
             self._keep(state, keep)
         return done
@@ -281,7 +300,9 @@ class PairEngine:
             return
         index = torch.tensor(keep, device=state.mask.device)
         for cache in state.caches:
-            kvcache.select_rows(cache, index.to(cache.layers[0].keys.device) if cache.layers else index)
+            kvcache.select_rows(
+                cache, index.to(cache.layers[0].keys.device) if cache.layers else index
+            )
         state.rows = [state.rows[j] for j in keep]
         state.mask = state.mask[index]
         state.lengths = state.lengths[index]

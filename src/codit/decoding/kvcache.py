@@ -43,8 +43,12 @@ def merge(cache: Any, other: Any) -> None:
     t_a, t_b = cache.get_seq_length(), other.get_seq_length()
     width = max(t_a, t_b)
     for layer, new in zip(cache.layers, other.layers, strict=True):
-        layer.keys = torch.cat([_pad_left(layer.keys, width - t_a), _pad_left(new.keys, width - t_b)])
-        layer.values = torch.cat([_pad_left(layer.values, width - t_a), _pad_left(new.values, width - t_b)])
+        layer.keys = torch.cat(
+            [_pad_left(layer.keys, width - t_a), _pad_left(new.keys, width - t_b)]
+        )
+        layer.values = torch.cat(
+            [_pad_left(layer.values, width - t_a), _pad_left(new.values, width - t_b)]
+        )
 
 
 def trim_left(cache: Any, columns: int) -> None:

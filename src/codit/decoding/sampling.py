@@ -45,7 +45,9 @@ def apply_top_p(scores: torch.Tensor, top_p: float) -> torch.Tensor:
     return scores.masked_fill(drop, -math.inf)
 
 
-def warp(scores: torch.Tensor, temperature: float, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+def warp(
+    scores: torch.Tensor, temperature: float, top_k: int = 0, top_p: float = 1.0
+) -> torch.Tensor:
     """Temperature, top-k and top-p applied to (B, V) scores; ``temperature`` must be > 0."""
     scores = scores / temperature if temperature != 1.0 else scores
     return apply_top_p(apply_top_k(scores, top_k), top_p)

@@ -50,8 +50,12 @@ from codit.experiments.rundir import (
 log = logging.getLogger(__name__)
 
 ARMS = ("direct", "codit")
-METRICS = ("prompt_level_strict", "instruction_level_strict", "prompt_level_loose",
-           "instruction_level_loose")
+METRICS = (
+    "prompt_level_strict",
+    "instruction_level_strict",
+    "prompt_level_loose",
+    "instruction_level_loose",
+)
 INTERVAL = "two-sided 95% Student t-interval over seeds (mean +- t(0.975, S-1) * sd / sqrt(S))"
 Progress = Callable[[str, int, int], None]
 
@@ -60,57 +64,112 @@ Progress = Callable[[str, int, int], None]
 class CoditExperimentConfig:
     """Every knob of ``codit experiment codit``. Fields become flags."""
 
-    output: str = field(default="runs/codit-mini", metadata={"help": "run directory; a rerun resumes it"})
-    instruct: str = field(default="tiny-instruct", metadata={"help": "teacher: instruct model (built-in name or directory)"})
-    base: str = field(default="tiny-base", metadata={"help": "the teacher's own base model, for CoDIT"})
-    heldout: str | None = field(default=None, metadata={"help": "held-out prompts in IFEval jsonl (default: the pair's heldout.jsonl)"})
+    output: str = field(
+        default="runs/codit-mini", metadata={"help": "run directory; a rerun resumes it"}
+    )
+    instruct: str = field(
+        default="tiny-instruct",
+        metadata={"help": "teacher: instruct model (built-in name or directory)"},
+    )
+    base: str = field(
+        default="tiny-base", metadata={"help": "the teacher's own base model, for CoDIT"}
+    )
+    heldout: str | None = field(
+        default=None,
+        metadata={"help": "held-out prompts in IFEval jsonl (default: the pair's heldout.jsonl)"},
+    )
     prompts: int = field(default=600, metadata={"help": "training prompts answered by the teacher"})
-    seeds: int = field(default=3, metadata={"help": "repetitions (teacher sampling and student fine-tuning), seeds 0..N-1"})
-    resample_teacher: bool = field(default=True, metadata={"help": "each seed samples its own teacher data (else seed 0's data serves all)"})
+    seeds: int = field(
+        default=3,
+        metadata={"help": "repetitions (teacher sampling and student fine-tuning), seeds 0..N-1"},
+    )
+    resample_teacher: bool = field(
+        default=True,
+        metadata={"help": "each seed samples its own teacher data (else seed 0's data serves all)"},
+    )
     alpha: float = field(default=0.01, metadata={"help": "CoDIT plausibility threshold, in [0, 1]"})
     beta: float = field(default=1.0, metadata={"help": "CoDIT contrast strength, >= 0"})
-    temperature: float = field(default=1.0, metadata={"help": "teacher sampling temperature, > 0 (both modes)"})
+    temperature: float = field(
+        default=1.0, metadata={"help": "teacher sampling temperature, > 0 (both modes)"}
+    )
     top_p: float = field(default=1.0, metadata={"help": "teacher nucleus mass, in (0, 1]"})
-    max_new_tokens: int = field(default=192, metadata={"help": "longest teacher or student answer in tokens"})
+    max_new_tokens: int = field(
+        default=192, metadata={"help": "longest teacher or student answer in tokens"}
+    )
     batch_size: int = field(default=64, metadata={"help": "rows decoded at once"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda for decoding and fine-tuning"})
-    threads: int = field(default=1, metadata={"help": "torch CPU threads; 1 is fastest for these tiny models on a busy machine, 0 = torch's default"})
+    device: str = field(
+        default="auto", metadata={"help": "auto, cpu or cuda for decoding and fine-tuning"}
+    )
+    threads: int = field(
+        default=1,
+        metadata={
+            "help": "torch CPU threads; 1 is fastest for these tiny models on a busy machine, 0 = torch's default"
+        },
+    )
     student_hidden: int = field(default=96, metadata={"help": "student width"})
     student_layers: int = field(default=3, metadata={"help": "student decoder layers"})
     student_heads: int = field(default=4, metadata={"help": "student attention heads"})
-    student_vocab: int = field(default=1024, metadata={"help": "student BPE vocabulary (its own tokenizer)"})
+    student_vocab: int = field(
+        default=1024, metadata={"help": "student BPE vocabulary (its own tokenizer)"}
+    )
     student_pages: int = field(default=4000, metadata={"help": "student pre-training pages"})
     student_steps: int = field(default=200, metadata={"help": "student pre-training steps"})
     student_batch: int = field(default=16, metadata={"help": "student pre-training pages per step"})
-    student_lr: float = field(default=2e-3, metadata={"help": "student pre-training peak learning rate"})
-    sft_epochs: float = field(default=3.0, metadata={"help": "fine-tuning passes over each dataset"})
+    student_lr: float = field(
+        default=2e-3, metadata={"help": "student pre-training peak learning rate"}
+    )
+    sft_epochs: float = field(
+        default=3.0, metadata={"help": "fine-tuning passes over each dataset"}
+    )
     sft_lr: float = field(default=1e-3, metadata={"help": "fine-tuning peak learning rate"})
     sft_batch: int = field(default=16, metadata={"help": "fine-tuning conversations per step"})
-    eval_limit: int | None = field(default=None, metadata={"help": "score only the first N held-out prompts"})
+    eval_limit: int | None = field(
+        default=None, metadata={"help": "score only the first N held-out prompts"}
+    )
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("prompts", "seeds", "max_new_tokens", "batch_size", "student_hidden",
-                     "student_layers", "student_heads", "student_pages", "student_steps",
-                     "student_batch", "sft_batch"):
+        for name in (
+            "prompts",
+            "seeds",
+            "max_new_tokens",
+            "batch_size",
+            "student_hidden",
+            "student_layers",
+            "student_heads",
+            "student_pages",
+            "student_steps",
+            "student_batch",
+            "sft_batch",
+        ):
             if getattr(self, name) < 1:
-                problems.append(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                problems.append(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
         if self.student_hidden % max(self.student_heads, 1):
-            problems.append(f"--student-hidden ({self.student_hidden}) must be a multiple of "
-                            f"--student-heads ({self.student_heads})")
+            problems.append(
+                f"--student-hidden ({self.student_hidden}) must be a multiple of "
+                f"--student-heads ({self.student_heads})"
+            )
         if self.student_vocab < 300:
-            problems.append(f"--student-vocab must be >= 300 (bytes and special tokens), got {self.student_vocab}")
+            problems.append(
+                f"--student-vocab must be >= 300 (bytes and special tokens), got {self.student_vocab}"
+            )
         if not 0.0 <= self.alpha <= 1.0:
             problems.append(f"--alpha must be in [0, 1], got {self.alpha}")
         if self.beta < 0:
             problems.append(f"--beta must be >= 0, got {self.beta}")
         if self.temperature <= 0:
-            problems.append(f"--temperature must be > 0 (the paper samples), got {self.temperature}")
+            problems.append(
+                f"--temperature must be > 0 (the paper samples), got {self.temperature}"
+            )
         if not 0.0 < self.top_p <= 1.0:
             problems.append(f"--top-p must be in (0, 1], got {self.top_p}")
         for name in ("student_lr", "sft_lr"):
             if not 0 < getattr(self, name) < 1:
-                problems.append(f"--{name.replace('_', '-')} must be in (0, 1), got {getattr(self, name)}")
+                problems.append(
+                    f"--{name.replace('_', '-')} must be in (0, 1), got {getattr(self, name)}"
+                )
         if self.sft_epochs <= 0:
             problems.append(f"--sft-epochs must be > 0, got {self.sft_epochs}")
         if self.eval_limit is not None and self.eval_limit < 1:
@@ -122,14 +181,24 @@ class CoditExperimentConfig:
 
 # ``--quick``: a smoke run of every stage in about a minute; its students learn next to nothing.
 QUICK: dict[str, Any] = {
-    "output": "runs/codit-mini-quick", "prompts": 64, "seeds": 2, "max_new_tokens": 96,
-    "student_hidden": 64, "student_layers": 2, "student_heads": 2, "student_vocab": 768,
-    "student_pages": 1000, "student_steps": 40, "sft_epochs": 2.0, "eval_limit": 40,
+    "output": "runs/codit-mini-quick",
+    "prompts": 64,
+    "seeds": 2,
+    "max_new_tokens": 96,
+    "student_hidden": 64,
+    "student_layers": 2,
+    "student_heads": 2,
+    "student_vocab": 768,
+    "student_pages": 1000,
+    "student_steps": 40,
+    "sft_epochs": 2.0,
+    "eval_limit": 40,
 }
 
 
-def run(config: CoditExperimentConfig, on_progress: Progress | None = None,
-        bars: bool = False) -> dict[str, Any]:
+def run(
+    config: CoditExperimentConfig, on_progress: Progress | None = None, bars: bool = False
+) -> dict[str, Any]:
     """Run (or resume) the experiment and write ``results.json``, ``results.md``, ``results.png``.
 
     Args:
@@ -155,7 +224,11 @@ def run(config: CoditExperimentConfig, on_progress: Progress | None = None,
         instruct, base = resolve_model_path(config.instruct), resolve_model_path(config.base)
         heldout_path = _heldout_path(config)
         heldout = load_prompts(heldout_path)[: config.eval_limit]
-        settings = {k: v for k, v in to_dict(config).items() if k not in ("output", "seeds", "batch_size", "threads")}
+        settings = {
+            k: v
+            for k, v in to_dict(config).items()
+            if k not in ("output", "seeds", "batch_size", "threads")
+        }
         manifest = open_run(out, settings, to_dict(config), config.seeds)
         seeds = list(range(config.seeds))
         data_seeds = seeds if config.resample_teacher else [0]
@@ -176,8 +249,9 @@ def run(config: CoditExperimentConfig, on_progress: Progress | None = None,
         data: dict[tuple[str, int], Path] = {}
         for seed in data_seeds:
             for arm in ARMS:
-                data[arm, seed] = _teacher_data(config, instruct, base, prompts_path, arm, seed,
-                                                out / "teacher", report)
+                data[arm, seed] = _teacher_data(
+                    config, instruct, base, prompts_path, arm, seed, out / "teacher", report
+                )
         seconds["teacher_data"] = time.time() - clock
 
         # 3. The student's base: another architecture, pre-trained once and cached.
@@ -185,10 +259,18 @@ def run(config: CoditExperimentConfig, on_progress: Progress | None = None,
         report("student pre-training", 0, 1)
         student_base = out / "student-base"
         student_facts = pretrain_student(
-            student_base, world_seed=build["seed"], hidden=config.student_hidden,
-            layers=config.student_layers, heads=config.student_heads, vocab=config.student_vocab,
-            pages=config.student_pages, steps=config.student_steps, batch=config.student_batch,
-            lr=config.student_lr, progress=bars)
+            student_base,
+            world_seed=build["seed"],
+            hidden=config.student_hidden,
+            layers=config.student_layers,
+            heads=config.student_heads,
+            vocab=config.student_vocab,
+            pages=config.student_pages,
+            steps=config.student_steps,
+            batch=config.student_batch,
+            lr=config.student_lr,
+            progress=bars,
+        )
         report("student pre-training", 1, 1)
         seconds["student_pretraining"] = time.time() - clock
 
@@ -200,27 +282,53 @@ def run(config: CoditExperimentConfig, on_progress: Progress | None = None,
                 where = out / "students" / f"{arm}-seed{seed}"
                 clock = time.time()
                 report(f"fine-tune {arm} seed {seed}", 0, 1)
-                _fine_tune(config, student_base, data[arm, seed if config.resample_teacher else 0],
-                           where / "model", seed, bars)
+                _fine_tune(
+                    config,
+                    student_base,
+                    data[arm, seed if config.resample_teacher else 0],
+                    where / "model",
+                    seed,
+                    bars,
+                )
                 report(f"fine-tune {arm} seed {seed}", 1, 1)
                 sft_seconds += time.time() - clock
                 clock = time.time()
-                scores[arm, seed] = _evaluate(config, str(where / "model"), heldout, where,
-                                              f"evaluate {arm} seed {seed}", report)
+                scores[arm, seed] = _evaluate(
+                    config,
+                    str(where / "model"),
+                    heldout,
+                    where,
+                    f"evaluate {arm} seed {seed}",
+                    report,
+                )
                 eval_seconds += time.time() - clock
         seconds["fine_tuning"], seconds["evaluation"] = sft_seconds, eval_seconds
 
         # Reference: the teacher itself, greedy, on the same held-out prompts.
         clock = time.time()
-        teacher = _evaluate(config, instruct, heldout, out / "teacher-eval", "evaluate the teacher", report)
+        teacher = _evaluate(
+            config, instruct, heldout, out / "teacher-eval", "evaluate the teacher", report
+        )
         seconds["teacher_evaluation"] = time.time() - clock
 
         # 6. Aggregate and write the report.
         seconds["total"] = time.time() - started
-        seconds["cpu"] = time.process_time() - cpu_started  # all threads; > total when cores are free
+        seconds["cpu"] = (
+            time.process_time() - cpu_started
+        )  # all threads; > total when cores are free
         close_run(out, manifest, seconds)
-        results = _results(config, scores, teacher, _data_quality(train_prompts, data), seeds,
-                           build, student_facts, heldout_path, len(heldout), manifest["runs"])
+        results = _results(
+            config,
+            scores,
+            teacher,
+            _data_quality(train_prompts, data),
+            seeds,
+            build,
+            student_facts,
+            heldout_path,
+            len(heldout),
+            manifest["runs"],
+        )
         from codit.experiments.report import plot, table
 
         write_results(out, results, table, plot)
@@ -251,8 +359,10 @@ def _write_prompts(path: Path, build: dict[str, Any], n: int, heldout: set[str])
     from codit.tiny.conversations import instruction_data
     from codit.tiny.world import make_world
 
-    drawn, _ = instruction_data(make_world(build["seed"]), build["conversations"] + n, 0, build["seed"])
-    fresh = drawn[build["conversations"]:]
+    drawn, _ = instruction_data(
+        make_world(build["seed"]), build["conversations"] + n, 0, build["seed"]
+    )
+    fresh = drawn[build["conversations"] :]
     clash = [e.prompt for e in fresh if e.prompt in heldout]
     if clash:
         raise DataError(f"{len(clash)} training prompts are also held out, e.g. {clash[0]!r}")
@@ -260,12 +370,22 @@ def _write_prompts(path: Path, build: dict[str, Any], n: int, heldout: set[str])
     with tmp.open("w") as handle:
         for i, e in enumerate(fresh):
             messages = e.messages()[:-1]  # system (sometimes) and user; the teacher answers
-            handle.write(json.dumps({"id": str(i), "messages": messages, **e.ifeval(), "key": i}) + "\n")
+            handle.write(
+                json.dumps({"id": str(i), "messages": messages, **e.ifeval(), "key": i}) + "\n"
+            )
     os.replace(tmp, path)
 
 
-def _teacher_data(config: CoditExperimentConfig, instruct: str, base: str, prompts: Path, arm: str,
-                  seed: int, folder: Path, report: Progress) -> Path:
+def _teacher_data(
+    config: CoditExperimentConfig,
+    instruct: str,
+    base: str,
+    prompts: Path,
+    arm: str,
+    seed: int,
+    folder: Path,
+    report: Progress,
+) -> Path:
     from codit.decoding.config import DecodingConfig
     from codit.generation.config import GenerateConfig
     from codit.generation.run import errors_path, generate
@@ -277,12 +397,25 @@ def _teacher_data(config: CoditExperimentConfig, instruct: str, base: str, promp
     total, before = config.prompts, len(read_ids(output) | read_ids(errors_path(output)))
     report(stage, min(before, total), total)
     if before < total:
-        decoding = DecodingConfig(mode=arm, alpha=config.alpha, beta=config.beta,
-                                  temperature=config.temperature, top_p=config.top_p,
-                                  max_new_tokens=config.max_new_tokens, seed=seed)
+        decoding = DecodingConfig(
+            mode=arm,
+            alpha=config.alpha,
+            beta=config.beta,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            max_new_tokens=config.max_new_tokens,
+            seed=seed,
+        )
         summary = generate(
-            GenerateConfig(input=str(prompts), output=str(output), instruct=instruct, base=base,
-                           decoding=decoding, batch_size=config.batch_size, device=config.device),
+            GenerateConfig(
+                input=str(prompts),
+                output=str(output),
+                instruct=instruct,
+                base=base,
+                decoding=decoding,
+                batch_size=config.batch_size,
+                device=config.device,
+            ),
             on_progress=lambda done, _tokens: report(stage, before + done, total),
         )
         if summary.failed:
@@ -291,8 +424,9 @@ def _teacher_data(config: CoditExperimentConfig, instruct: str, base: str, promp
     return output
 
 
-def _fine_tune(config: CoditExperimentConfig, student: Path, data: Path, output: Path, seed: int,
-               bars: bool) -> None:
+def _fine_tune(
+    config: CoditExperimentConfig, student: Path, data: Path, output: Path, seed: int, bars: bool
+) -> None:
     """``codit train sft`` of a copy of the student on one teacher dataset (skipped if done)."""
     from transformers import PrinterCallback
 
@@ -303,10 +437,19 @@ def _fine_tune(config: CoditExperimentConfig, student: Path, data: Path, output:
     if (output / MANIFEST).is_file():
         return
     train = TrainConfig(
-        model=str(student), data=str(data), output=str(output), overwrite=True,
-        epochs=config.sft_epochs, lr=config.sft_lr, lr_scheduler="cosine", warmup_ratio=0.05,
-        batch_size=config.sft_batch, max_length=512, seed=seed,
-        device=config.device if config.device in ("auto", "cpu") else "cuda", logging_steps=10,
+        model=str(student),
+        data=str(data),
+        output=str(output),
+        overwrite=True,
+        epochs=config.sft_epochs,
+        lr=config.sft_lr,
+        lr_scheduler="cosine",
+        warmup_ratio=0.05,
+        batch_size=config.sft_batch,
+        max_length=512,
+        seed=seed,
+        device=config.device if config.device in ("auto", "cpu") else "cuda",
+        logging_steps=10,
     )
     trainer, facts = build_sft_trainer(train, progress=bars)
     trainer.remove_callback(PrinterCallback)  # the losses go to the manifest, not to stdout
@@ -314,8 +457,14 @@ def _fine_tune(config: CoditExperimentConfig, student: Path, data: Path, output:
     finish(trainer, train, "sft", facts)
 
 
-def _evaluate(config: CoditExperimentConfig, model: str, heldout: list[Any], folder: Path,
-              stage: str, report: Progress) -> dict[str, Any]:
+def _evaluate(
+    config: CoditExperimentConfig,
+    model: str,
+    heldout: list[Any],
+    folder: Path,
+    stage: str,
+    report: Progress,
+) -> dict[str, Any]:
     """Greedy answers to the held-out prompts and IFEval's metrics (cached in ``folder``)."""
     from codit.evaluation.ifeval import evaluate, summarize
     from codit.generation.texts import LocalGenerator
@@ -326,15 +475,24 @@ def _evaluate(config: CoditExperimentConfig, model: str, heldout: list[Any], fol
         return json.loads(metrics_path.read_text())
     report(stage, 0, 1)
     generator = LocalGenerator(model, device=config.device)
-    texts = [g.text for g in generator.generate(
-        [[{"role": "user", "content": p.prompt}] for p in heldout], "direct",
-        batch_size=config.batch_size, max_new_tokens=config.max_new_tokens, temperature=0.0)]
+    texts = [
+        g.text
+        for g in generator.generate(
+            [[{"role": "user", "content": p.prompt}] for p in heldout],
+            "direct",
+            batch_size=config.batch_size,
+            max_new_tokens=config.max_new_tokens,
+            temperature=0.0,
+        )
+    ]
     verdicts = evaluate(heldout, {str(p.key): t for p, t in zip(heldout, texts, strict=True)})
     metrics = summarize(verdicts)
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "heldout.jsonl").open("w") as handle:
         for p, t, v in zip(heldout, texts, verdicts, strict=True):
-            handle.write(json.dumps({"key": p.key, "prompt": p.prompt, "response": t, **v.to_dict()}) + "\n")
+            handle.write(
+                json.dumps({"key": p.key, "prompt": p.prompt, "response": t, **v.to_dict()}) + "\n"
+            )
     write_json(metrics_path, metrics)
     report(stage, 1, 1)
     return metrics
@@ -349,22 +507,42 @@ def _data_quality(prompts: list[Any], data: dict[tuple[str, int], Path]) -> dict
     per_seed: dict[str, list[dict[str, Any]]] = {arm: [] for arm in ARMS}
     for (arm, seed), path in sorted(data.items()):
         records = iter_records(path)
-        metrics = summarize(evaluate(prompts, {r["id"]: r["messages"][-1]["content"] for r in records}))
-        per_seed[arm].append({
-            "seed": seed, "records": len(records),
-            **{m: metrics[m] for m in METRICS},
-            "mean_completion_tokens": sum(r["meta"]["completion_tokens"] for r in records) / max(1, len(records)),
-            "cut_at_max_tokens": sum(r["meta"]["finish_reason"] == "length" for r in records) / max(1, len(records)),
-        })
+        metrics = summarize(
+            evaluate(prompts, {r["id"]: r["messages"][-1]["content"] for r in records})
+        )
+        per_seed[arm].append(
+            {
+                "seed": seed,
+                "records": len(records),
+                **{m: metrics[m] for m in METRICS},
+                "mean_completion_tokens": sum(r["meta"]["completion_tokens"] for r in records)
+                / max(1, len(records)),
+                "cut_at_max_tokens": sum(r["meta"]["finish_reason"] == "length" for r in records)
+                / max(1, len(records)),
+            }
+        )
     keys = [*METRICS, "mean_completion_tokens", "cut_at_max_tokens"]
-    return {arm: {"per_seed": rows, "summary": {k: mean_ci([r[k] for r in rows]).to_dict() for k in keys}}
-            for arm, rows in per_seed.items()}
+    return {
+        arm: {
+            "per_seed": rows,
+            "summary": {k: mean_ci([r[k] for r in rows]).to_dict() for k in keys},
+        }
+        for arm, rows in per_seed.items()
+    }
 
 
-def _results(config: CoditExperimentConfig, scores: dict[tuple[str, int], dict[str, Any]],
-             teacher: dict[str, Any], data_quality: dict[str, Any], seeds: list[int],
-             build: dict[str, Any], student: dict[str, Any], heldout_path: Path, n_heldout: int,
-             runs: list[dict[str, Any]]) -> dict[str, Any]:
+def _results(
+    config: CoditExperimentConfig,
+    scores: dict[tuple[str, int], dict[str, Any]],
+    teacher: dict[str, Any],
+    data_quality: dict[str, Any],
+    seeds: list[int],
+    build: dict[str, Any],
+    student: dict[str, Any],
+    heldout_path: Path,
+    n_heldout: int,
+    runs: list[dict[str, Any]],
+) -> dict[str, Any]:
 
     from codit import __version__
     from codit.config import to_dict
@@ -373,9 +551,16 @@ def _results(config: CoditExperimentConfig, scores: dict[tuple[str, int], dict[s
     arms = {}
     for arm in ARMS:
         rows = [{"seed": s, **{m: scores[arm, s][m] for m in METRICS}} for s in seeds]
-        arms[arm] = {"per_seed": rows, "summary": {m: mean_ci([r[m] for r in rows]).to_dict() for m in METRICS}}
-    difference = {m: paired_ci([scores["codit", s][m] for s in seeds],
-                               [scores["direct", s][m] for s in seeds]).to_dict() for m in METRICS}
+        arms[arm] = {
+            "per_seed": rows,
+            "summary": {m: mean_ci([r[m] for r in rows]).to_dict() for m in METRICS},
+        }
+    difference = {
+        m: paired_ci(
+            [scores["codit", s][m] for s in seeds], [scores["direct", s][m] for s in seeds]
+        ).to_dict()
+        for m in METRICS
+    }
     return {
         "experiment": "codit-mini",
         "codit_version": __version__,
@@ -392,7 +577,6 @@ def _results(config: CoditExperimentConfig, scores: dict[tuple[str, int], dict[s
         "heldout": {"path": str(heldout_path), "prompts": n_heldout},
         **provenance(runs),  # machine, and the seconds of every run into this directory
     }
-
 
 
 def quick_config(**overrides: Any) -> CoditExperimentConfig:

@@ -59,21 +59,47 @@ Progress = Callable[[str, int, int], None]
 class CoinExperimentConfig:
     """Every knob of ``codit experiment coin``. Fields become flags."""
 
-    output: str = field(default="runs/coin-mini", metadata={"help": "run directory; a rerun resumes it"})
-    model: str = field(default="tiny-instruct", metadata={"help": "instruct model to continue tuning (a tiny pair's instruct model)"})
-    tasks: str = field(default=",".join(TASKS), metadata={"help": f"comma list of toy tasks ({', '.join(TASKS)})"})
+    output: str = field(
+        default="runs/coin-mini", metadata={"help": "run directory; a rerun resumes it"}
+    )
+    model: str = field(
+        default="tiny-instruct",
+        metadata={"help": "instruct model to continue tuning (a tiny pair's instruct model)"},
+    )
+    tasks: str = field(
+        default=",".join(TASKS), metadata={"help": f"comma list of toy tasks ({', '.join(TASKS)})"}
+    )
     train_per_task: int = field(default=200, metadata={"help": "training pairs per task"})
-    test_per_task: int = field(default=40, metadata={"help": "held-out instances per task (each asked 6 x 5 ways)"})
-    seeds: int = field(default=3, metadata={"help": "repetitions (training data and fine-tuning), seeds 0..N-1"})
+    test_per_task: int = field(
+        default=40, metadata={"help": "held-out instances per task (each asked 6 x 5 ways)"}
+    )
+    seeds: int = field(
+        default=3, metadata={"help": "repetitions (training data and fine-tuning), seeds 0..N-1"}
+    )
     epochs: float = field(default=3.0, metadata={"help": "passes over the training pairs"})
     lr: float = field(default=1e-3, metadata={"help": "peak learning rate (full fine-tuning)"})
     batch_size: int = field(default=16, metadata={"help": "pairs per step (2x sequences)"})
-    temperature: float = field(default=0.05, metadata={"help": "InfoNCE temperature (the paper's 0.05)"})
-    max_ratio: float = field(default=1000.0, metadata={"help": "cap on the contrastive weight L_gen / L_ctr"})
-    max_new_tokens: int = field(default=4, metadata={"help": "answer tokens decoded (greedy) at evaluation"})
-    eval_batch_size: int = field(default=64, metadata={"help": "rows decoded at once at evaluation"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda for training and evaluation"})
-    threads: int = field(default=1, metadata={"help": "torch CPU threads; 1 is fastest for the tiny model on a busy machine, 0 = torch's default"})
+    temperature: float = field(
+        default=0.05, metadata={"help": "InfoNCE temperature (the paper's 0.05)"}
+    )
+    max_ratio: float = field(
+        default=1000.0, metadata={"help": "cap on the contrastive weight L_gen / L_ctr"}
+    )
+    max_new_tokens: int = field(
+        default=4, metadata={"help": "answer tokens decoded (greedy) at evaluation"}
+    )
+    eval_batch_size: int = field(
+        default=64, metadata={"help": "rows decoded at once at evaluation"}
+    )
+    device: str = field(
+        default="auto", metadata={"help": "auto, cpu or cuda for training and evaluation"}
+    )
+    threads: int = field(
+        default=1,
+        metadata={
+            "help": "torch CPU threads; 1 is fastest for the tiny model on a busy machine, 0 = torch's default"
+        },
+    )
 
     @property
     def task_names(self) -> list[str]:
@@ -81,11 +107,22 @@ class CoinExperimentConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("train_per_task", "test_per_task", "seeds", "batch_size", "max_new_tokens", "eval_batch_size"):
+        for name in (
+            "train_per_task",
+            "test_per_task",
+            "seeds",
+            "batch_size",
+            "max_new_tokens",
+            "eval_batch_size",
+        ):
             if getattr(self, name) < 1:
-                problems.append(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                problems.append(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
         if self.batch_size < 2:
-            problems.append(f"--batch-size must be >= 2 (InfoNCE needs negatives in the batch), got {self.batch_size}")
+            problems.append(
+                f"--batch-size must be >= 2 (InfoNCE needs negatives in the batch), got {self.batch_size}"
+            )
         unknown = [t for t in self.task_names if t not in TASKS]
         if unknown or not self.task_names:
             problems.append(f"--tasks must name some of {', '.join(TASKS)}; got {self.tasks!r}")
@@ -104,7 +141,11 @@ class CoinExperimentConfig:
 
 # ``--quick``: every stage in about a minute; the numbers mean nothing.
 QUICK: dict[str, Any] = {
-    "output": "runs/coin-mini-quick", "train_per_task": 24, "test_per_task": 6, "seeds": 2, "epochs": 1.0,
+    "output": "runs/coin-mini-quick",
+    "train_per_task": 24,
+    "test_per_task": 6,
+    "seeds": 2,
+    "epochs": 1.0,
 }
 
 
@@ -113,7 +154,9 @@ def quick_config(**overrides: Any) -> CoinExperimentConfig:
     return replace(CoinExperimentConfig(**QUICK), **overrides)
 
 
-def run(config: CoinExperimentConfig, on_progress: Progress | None = None, bars: bool = False) -> dict[str, Any]:
+def run(
+    config: CoinExperimentConfig, on_progress: Progress | None = None, bars: bool = False
+) -> dict[str, Any]:
     """Run (or resume) the experiment and write ``results.json``, ``results.md``, ``results.png``.
 
     Args:
@@ -138,8 +181,11 @@ def run(config: CoinExperimentConfig, on_progress: Progress | None = None, bars:
         model = resolve_model_path(config.model)
         build = tiny_build_facts(config.model)
         world = make_world(build["seed"])
-        settings = {k: v for k, v in to_dict(config).items()
-                    if k not in ("output", "seeds", "eval_batch_size", "device", "threads")}
+        settings = {
+            k: v
+            for k, v in to_dict(config).items()
+            if k not in ("output", "seeds", "eval_batch_size", "device", "threads")
+        }
         manifest = open_run(out, settings, to_dict(config), config.seeds)
         seeds = list(range(config.seeds))
 
@@ -147,12 +193,20 @@ def run(config: CoinExperimentConfig, on_progress: Progress | None = None, bars:
         test = _test_set(out / "test.jsonl", world, tasks, config.test_per_task)
         seconds["data"] += time.time() - clock
 
-        before = _evaluate(config, model, test, out / "before", "evaluate the starting model", report)
+        before = _evaluate(
+            config, model, test, out / "before", "evaluate the starting model", report
+        )
         scores: dict[tuple[str, int], dict[str, Any]] = {}
         for seed in seeds:
             clock = time.time()
-            data = _training_pairs(out / "data" / f"pairs-seed{seed}.jsonl", world, tasks, config.train_per_task,
-                                   seed, {row["key"] for row in test})
+            data = _training_pairs(
+                out / "data" / f"pairs-seed{seed}.jsonl",
+                world,
+                tasks,
+                config.train_per_task,
+                seed,
+                {row["key"] for row in test},
+            )
             seconds["data"] += time.time() - clock
             for arm in ARMS:
                 where = out / "models" / f"{arm}-seed{seed}"
@@ -162,8 +216,9 @@ def run(config: CoinExperimentConfig, on_progress: Progress | None = None, bars:
                 report(f"train {arm} seed {seed}", 1, 1)
                 seconds["training"] += time.time() - clock
                 clock = time.time()
-                scores[arm, seed] = _evaluate(config, str(where / "model"), test, where,
-                                              f"evaluate {arm} seed {seed}", report)
+                scores[arm, seed] = _evaluate(
+                    config, str(where / "model"), test, where, f"evaluate {arm} seed {seed}", report
+                )
                 seconds["evaluation"] += time.time() - clock
 
         seconds["total"] = time.time() - started
@@ -181,7 +236,11 @@ def _test_set(path: Path, world: Any, tasks: list[Task], n: int) -> list[dict[st
     from codit.experiments.coin_tasks import draw_instances
 
     if not path.is_file():
-        rows = [{"task": t.name, **_as_dict(i)} for t in tasks for i in draw_instances(world, t, n, "test")]
+        rows = [
+            {"task": t.name, **_as_dict(i)}
+            for t in tasks
+            for i in draw_instances(world, t, n, "test")
+        ]
         write_lines(path, rows)
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -190,7 +249,9 @@ def _as_dict(instance: Instance) -> dict[str, str]:
     return {"key": instance.key, "text": instance.text, "label": instance.label}
 
 
-def _training_pairs(path: Path, world: Any, tasks: list[Task], n: int, seed: int, test_keys: set[str]) -> Path:
+def _training_pairs(
+    path: Path, world: Any, tasks: list[Task], n: int, seed: int, test_keys: set[str]
+) -> Path:
     """CoIN training pairs for one seed, in ``codit train coin``'s format (written once).
 
     Each instance gets one training wording (in turn, so every wording is used alike) and a
@@ -204,23 +265,41 @@ def _training_pairs(path: Path, world: Any, tasks: list[Task], n: int, seed: int
     rng = random.Random(f"coin-pairs/{seed}")
     rows = []
     for task in tasks:
-        for k, instance in enumerate(draw_instances(world, task, n, f"train/{seed}", exclude=test_keys)):
+        for k, instance in enumerate(
+            draw_instances(world, task, n, f"train/{seed}", exclude=test_keys)
+        ):
             index = k % len(task.train)
             reworded, level = paraphrase(task, index, rng)
-            rows.append({
-                "id": f"{task.name}-{k}",
-                "messages": [{"role": "user", "content": prompt(task.train[index], instance)},
-                             {"role": "assistant", "content": instance.label}],
-                "paraphrase": prompt(reworded, instance),
-                "meta": {"group": f"{task.name}/{index}", "task": task.name, "level": level, "key": instance.key},
-            })
+            rows.append(
+                {
+                    "id": f"{task.name}-{k}",
+                    "messages": [
+                        {"role": "user", "content": prompt(task.train[index], instance)},
+                        {"role": "assistant", "content": instance.label},
+                    ],
+                    "paraphrase": prompt(reworded, instance),
+                    "meta": {
+                        "group": f"{task.name}/{index}",
+                        "task": task.name,
+                        "level": level,
+                        "key": instance.key,
+                    },
+                }
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     write_lines(path, rows)
     return path
 
 
-def _train(config: CoinExperimentConfig, model: str, data: Path, output: Path, arm: str, seed: int,
-           bars: bool) -> None:
+def _train(
+    config: CoinExperimentConfig,
+    model: str,
+    data: Path,
+    output: Path,
+    arm: str,
+    seed: int,
+    bars: bool,
+) -> None:
     """``codit train coin`` (``--no-contrastive`` for the baseline) of a copy of the model."""
     from transformers import PrinterCallback
 
@@ -231,10 +310,22 @@ def _train(config: CoinExperimentConfig, model: str, data: Path, output: Path, a
     if (output / MANIFEST).is_file():
         return
     train = CoinConfig(
-        model=model, data=str(data), output=str(output), overwrite=True, epochs=config.epochs, lr=config.lr,
-        lr_scheduler="linear", warmup_ratio=0.1, batch_size=config.batch_size, max_length=256, seed=seed,
-        device=config.device if config.device in ("auto", "cpu") else "cuda", logging_steps=10,
-        temperature=config.temperature, max_ratio=config.max_ratio, contrastive=arm == "coin",
+        model=model,
+        data=str(data),
+        output=str(output),
+        overwrite=True,
+        epochs=config.epochs,
+        lr=config.lr,
+        lr_scheduler="linear",
+        warmup_ratio=0.1,
+        batch_size=config.batch_size,
+        max_length=256,
+        seed=seed,
+        device=config.device if config.device in ("auto", "cpu") else "cuda",
+        logging_steps=10,
+        temperature=config.temperature,
+        max_ratio=config.max_ratio,
+        contrastive=arm == "coin",
     )
     trainer, facts = build_coin_trainer(train, progress=bars)
     trainer.remove_callback(PrinterCallback)  # the losses go to the manifest, not to stdout
@@ -242,8 +333,14 @@ def _train(config: CoinExperimentConfig, model: str, data: Path, output: Path, a
     finish(trainer, train, "coin", facts)
 
 
-def _evaluate(config: CoinExperimentConfig, model: str, test: list[dict[str, Any]], folder: Path,
-              stage: str, report: Progress) -> dict[str, Any]:
+def _evaluate(
+    config: CoinExperimentConfig,
+    model: str,
+    test: list[dict[str, Any]],
+    folder: Path,
+    stage: str,
+    report: Progress,
+) -> dict[str, Any]:
     """Greedy answers under every test wording and level; accuracies (cached in ``folder``)."""
     from codit.experiments.coin_tasks import eval_instruction, is_correct, prompt
     from codit.generation.texts import LocalGenerator
@@ -260,22 +357,50 @@ def _evaluate(config: CoinExperimentConfig, model: str, test: list[dict[str, Any
         for index in range(len(task.test)):
             for level in LEVELS:
                 asks.append((task, index, level, row))
-    conversations = [[{"role": "user", "content": prompt(eval_instruction(task, index, level),
-                                                          Instance(row["key"], row["text"], row["label"]))}]
-                     for task, index, level, row in asks]
+    conversations = [
+        [
+            {
+                "role": "user",
+                "content": prompt(
+                    eval_instruction(task, index, level),
+                    Instance(row["key"], row["text"], row["label"]),
+                ),
+            }
+        ]
+        for task, index, level, row in asks
+    ]
     generator = LocalGenerator(model, device=config.device)
-    texts = [g.text for g in generator.generate(conversations, "direct", batch_size=config.eval_batch_size,
-                                                max_new_tokens=config.max_new_tokens, temperature=0.0)]
+    texts = [
+        g.text
+        for g in generator.generate(
+            conversations,
+            "direct",
+            batch_size=config.eval_batch_size,
+            max_new_tokens=config.max_new_tokens,
+            temperature=0.0,
+        )
+    ]
     hits: dict[str, dict[str, list[list[bool]]]] = {}
     for (task, index, level, row), text in zip(asks, texts, strict=True):
         per_level = hits.setdefault(task.name, {lv: [[] for _ in task.test] for lv in LEVELS})
         per_level[level][index].append(is_correct(text, row["label"]))
     metrics = summarize(hits)
     folder.mkdir(parents=True, exist_ok=True)
-    write_lines(folder / "answers.jsonl", [
-        {"task": task.name, "key": row["key"], "wording": index, "level": level, "label": row["label"],
-         "response": text, "correct": is_correct(text, row["label"])}
-        for (task, index, level, row), text in zip(asks, texts, strict=True)])
+    write_lines(
+        folder / "answers.jsonl",
+        [
+            {
+                "task": task.name,
+                "key": row["key"],
+                "wording": index,
+                "level": level,
+                "label": row["label"],
+                "response": text,
+                "correct": is_correct(text, row["label"]),
+            }
+            for (task, index, level, row), text in zip(asks, texts, strict=True)
+        ],
+    )
     write_json(metrics_path, metrics)
     report(stage, 1, 1)
     return metrics
@@ -293,17 +418,33 @@ def summarize(hits: dict[str, dict[str, list[list[bool]]]]) -> dict[str, Any]:
         per_task[task] = {}
         for level, wordings in verdicts.items():
             accuracies = [sum(v) / len(v) for v in wordings]
-            per_task[task][level] = {"accuracies": accuracies, "mean": statistics.fmean(accuracies),
-                                     "spread": statistics.pstdev(accuracies)}
+            per_task[task][level] = {
+                "accuracies": accuracies,
+                "mean": statistics.fmean(accuracies),
+                "spread": statistics.pstdev(accuracies),
+            }
     levels: dict[str, dict[str, float]] = {
-        level: {key: statistics.fmean(per_task[t][level][key] for t in per_task) for key in ("mean", "spread")}
-        for level in LEVELS}
-    levels["perturbed"] = {key: statistics.fmean(levels[lv][key] for lv in PERTURBED) for key in ("mean", "spread")}
+        level: {
+            key: statistics.fmean(per_task[t][level][key] for t in per_task)
+            for key in ("mean", "spread")
+        }
+        for level in LEVELS
+    }
+    levels["perturbed"] = {
+        key: statistics.fmean(levels[lv][key] for lv in PERTURBED) for key in ("mean", "spread")
+    }
     return {"levels": levels, "tasks": per_task}
 
 
-def _results(config: CoinExperimentConfig, scores: dict[tuple[str, int], dict[str, Any]], before: dict[str, Any],
-             seeds: list[int], build: dict[str, Any], n_test: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+def _results(
+    config: CoinExperimentConfig,
+    scores: dict[tuple[str, int], dict[str, Any]],
+    before: dict[str, Any],
+    seeds: list[int],
+    build: dict[str, Any],
+    n_test: int,
+    runs: list[dict[str, Any]],
+) -> dict[str, Any]:
     from codit import __version__
     from codit.config import to_dict
     from codit.experiments.stats import mean_ci, paired_ci
@@ -311,15 +452,41 @@ def _results(config: CoinExperimentConfig, scores: dict[tuple[str, int], dict[st
     levels = [*LEVELS, "perturbed"]
     arms = {}
     for arm in ARMS:
-        rows = [{"seed": s, **{f"{lv}_{k}": scores[arm, s]["levels"][lv][k] for lv in levels for k in ("mean", "spread")}}
-                for s in seeds]
-        arms[arm] = {"per_seed": rows, "summary": {key: mean_ci([r[key] for r in rows]).to_dict()
-                                                   for key in rows[0] if key != "seed"}}
-    difference = {f"{lv}_{k}": paired_ci([scores["coin", s]["levels"][lv][k] for s in seeds],
-                                         [scores["baseline", s]["levels"][lv][k] for s in seeds]).to_dict()
-                  for lv in levels for k in ("mean", "spread")}
-    per_task = {arm: {t: {lv: statistics.fmean(scores[arm, s]["tasks"][t][lv]["mean"] for s in seeds) for lv in LEVELS}
-                      for t in config.task_names} for arm in ARMS}
+        rows = [
+            {
+                "seed": s,
+                **{
+                    f"{lv}_{k}": scores[arm, s]["levels"][lv][k]
+                    for lv in levels
+                    for k in ("mean", "spread")
+                },
+            }
+            for s in seeds
+        ]
+        arms[arm] = {
+            "per_seed": rows,
+            "summary": {
+                key: mean_ci([r[key] for r in rows]).to_dict() for key in rows[0] if key != "seed"
+            },
+        }
+    difference = {
+        f"{lv}_{k}": paired_ci(
+            [scores["coin", s]["levels"][lv][k] for s in seeds],
+            [scores["baseline", s]["levels"][lv][k] for s in seeds],
+        ).to_dict()
+        for lv in levels
+        for k in ("mean", "spread")
+    }
+    per_task = {
+        arm: {
+            t: {
+                lv: statistics.fmean(scores[arm, s]["tasks"][t][lv]["mean"] for s in seeds)
+                for lv in LEVELS
+            }
+            for t in config.task_names
+        }
+        for arm in ARMS
+    }
     return {
         "experiment": "coin-mini",
         "codit_version": __version__,

@@ -68,7 +68,11 @@ class Task:
 
 def encounter(rng: random.Random, world: World, task: Task) -> Instance:
     """A random encounter sentence whose answer to ``task`` is either answer with equal chance."""
-    pools = {"size": list(SIZES), "color": list(COLORS), "kind": sorted({c.kind for c in world.creatures})}
+    pools = {
+        "size": list(SIZES),
+        "color": list(COLORS),
+        "kind": sorted({c.kind for c in world.creatures}),
+    }
     parts = {slot: rng.choice(pool) for slot, pool in pools.items()}
     yes = rng.random() < 0.5
     parts[task.slot] = rng.choice([v for v in pools[task.slot] if (v in task.positive) == yes])
@@ -77,108 +81,151 @@ def encounter(rng: random.Random, world: World, task: Task) -> Instance:
     return Instance(f"{task.name}/{text}", text, task.answers[0 if yes else 1])
 
 
-TASKS: dict[str, Task] = {t.name: t for t in (
-    Task("size", "size", frozenset({"large", "huge"}), ("big", "small"), train=(
-        "Is the animal in the sentence big or small?",
-        "Say whether the animal that was seen is big or small.",
-        "Read the sentence: was the animal big or small?",
-        "Big or small: which describes the animal below?",
-    ), test=(
-        "Was the animal in this sentence big or small?",
-        "Decide if the animal is big or small.",
-        "Tell me whether the animal is big or small.",
-        "Classify the animal's size as big or small.",
-        "Is the animal described below big or small?",
-        "State if the animal was big or small.",
-    ), reworded=(
-        "Would you call the animal in the sentence big or small?",
-        "Work out whether the animal is big or small.",
-        "Does the sentence describe a big animal or a small one?",
-        "Report if the animal was big or small.",
-        "Judge the size of the animal: big or small?",
-        "Big or small, what was the animal that is described?",
-    )),
-    Task("warm", "color", WARM, ("yes", "no"), train=(
-        "Is the animal's colour a warm colour?",
-        "Say whether the animal that was seen has a warm colour.",
-        "Read the sentence: is the animal warmly coloured?",
-        "Does the animal below have a warm colour?",
-    ), test=(
-        "Is the animal in this sentence a warm color?",
-        "Decide if the animal's colour is warm.",
-        "Tell me whether the animal has a warm colour.",
-        "Check if the colour of the animal is a warm one.",
-        "Is the colour of the animal described below warm?",
-        "State if the animal's color is warm.",
-    ), reworded=(
-        "Would you call the animal's colour warm?",
-        "Work out whether the animal has a warm colour.",
-        "Does the sentence describe an animal of a warm colour?",
-        "Report if the animal's colour is warm.",
-        "Judge the colour of the animal: is it warm?",
-        "Is the described animal warmly coloured?",
-    )),
-    Task("fly", "kind", FLYING, ("yes", "no"), train=(
-        "Can the animal in the sentence fly?",
-        "Say whether the animal that was seen can fly.",
-        "Read the sentence: is the animal able to fly?",
-        "Does the animal below fly?",
-    ), test=(
-        "Is the animal in this sentence able to fly?",
-        "Decide if the animal can fly.",
-        "Tell me whether the animal flies.",
-        "Check if the animal can fly.",
-        "Can the animal described below fly?",
-        "State if the animal is a flyer.",
-    ), reworded=(
-        "Would the animal in the sentence be able to take to the air?",
-        "Work out whether the animal can fly.",
-        "Does the sentence describe an animal that flies?",
-        "Report if the animal can fly.",
-        "Judge the animal: can it fly?",
-        "Is the described animal capable of flight?",
-    )),
-    Task("water", "kind", AQUATIC, ("yes", "no"), train=(
-        "Does the animal in the sentence live in water?",
-        "Say whether the animal that was seen lives in water.",
-        "Read the sentence: is the animal a water animal?",
-        "Is the animal below at home in water?",
-    ), test=(
-        "Is the animal in this sentence a water animal?",
-        "Decide if the animal lives in water.",
-        "Tell me whether the animal lives in the water.",
-        "Check if the animal is at home in water.",
-        "Does the animal described below live in water?",
-        "State if the animal lives in water.",
-    ), reworded=(
-        "Would the animal in the sentence make its home in water?",
-        "Work out whether the animal lives in water.",
-        "Does the sentence describe an animal that lives in water?",
-        "Report if the animal is a water dweller.",
-        "Judge the animal: does it live in water?",
-        "Is the described animal aquatic?",
-    )),
-    Task("fur", "kind", FURRY, ("yes", "no"), train=(
-        "Does the animal in the sentence have fur?",
-        "Say whether the animal that was seen has fur.",
-        "Read the sentence: is the animal furry?",
-        "Is the animal below covered in fur?",
-    ), test=(
-        "Is the animal in this sentence furry?",
-        "Decide if the animal has fur.",
-        "Tell me whether the animal has fur.",
-        "Check if the animal is covered in fur.",
-        "Does the animal described below have fur?",
-        "State if the animal has fur.",
-    ), reworded=(
-        "Would the animal in the sentence have a furry coat?",
-        "Work out whether the animal has fur.",
-        "Does the sentence describe an animal with fur?",
-        "Report if the animal has fur.",
-        "Judge the animal: does it have fur?",
-        "Is the described animal furry?",
-    )),
-)}
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task(
+            "size",
+            "size",
+            frozenset({"large", "huge"}),
+            ("big", "small"),
+            train=(
+                "Is the animal in the sentence big or small?",
+                "Say whether the animal that was seen is big or small.",
+                "Read the sentence: was the animal big or small?",
+                "Big or small: which describes the animal below?",
+            ),
+            test=(
+                "Was the animal in this sentence big or small?",
+                "Decide if the animal is big or small.",
+                "Tell me whether the animal is big or small.",
+                "Classify the animal's size as big or small.",
+                "Is the animal described below big or small?",
+                "State if the animal was big or small.",
+            ),
+            reworded=(
+                "Would you call the animal in the sentence big or small?",
+                "Work out whether the animal is big or small.",
+                "Does the sentence describe a big animal or a small one?",
+                "Report if the animal was big or small.",
+                "Judge the size of the animal: big or small?",
+                "Big or small, what was the animal that is described?",
+            ),
+        ),
+        Task(
+            "warm",
+            "color",
+            WARM,
+            ("yes", "no"),
+            train=(
+                "Is the animal's colour a warm colour?",
+                "Say whether the animal that was seen has a warm colour.",
+                "Read the sentence: is the animal warmly coloured?",
+                "Does the animal below have a warm colour?",
+            ),
+            test=(
+                "Is the animal in this sentence a warm color?",
+                "Decide if the animal's colour is warm.",
+                "Tell me whether the animal has a warm colour.",
+                "Check if the colour of the animal is a warm one.",
+                "Is the colour of the animal described below warm?",
+                "State if the animal's color is warm.",
+            ),
+            reworded=(
+                "Would you call the animal's colour warm?",
+                "Work out whether the animal has a warm colour.",
+                "Does the sentence describe an animal of a warm colour?",
+                "Report if the animal's colour is warm.",
+                "Judge the colour of the animal: is it warm?",
+                "Is the described animal warmly coloured?",
+            ),
+        ),
+        Task(
+            "fly",
+            "kind",
+            FLYING,
+            ("yes", "no"),
+            train=(
+                "Can the animal in the sentence fly?",
+                "Say whether the animal that was seen can fly.",
+                "Read the sentence: is the animal able to fly?",
+                "Does the animal below fly?",
+            ),
+            test=(
+                "Is the animal in this sentence able to fly?",
+                "Decide if the animal can fly.",
+                "Tell me whether the animal flies.",
+                "Check if the animal can fly.",
+                "Can the animal described below fly?",
+                "State if the animal is a flyer.",
+            ),
+            reworded=(
+                "Would the animal in the sentence be able to take to the air?",
+                "Work out whether the animal can fly.",
+                "Does the sentence describe an animal that flies?",
+                "Report if the animal can fly.",
+                "Judge the animal: can it fly?",
+                "Is the described animal capable of flight?",
+            ),
+        ),
+        Task(
+            "water",
+            "kind",
+            AQUATIC,
+            ("yes", "no"),
+            train=(
+                "Does the animal in the sentence live in water?",
+                "Say whether the animal that was seen lives in water.",
+                "Read the sentence: is the animal a water animal?",
+                "Is the animal below at home in water?",
+            ),
+            test=(
+                "Is the animal in this sentence a water animal?",
+                "Decide if the animal lives in water.",
+                "Tell me whether the animal lives in the water.",
+                "Check if the animal is at home in water.",
+                "Does the animal described below live in water?",
+                "State if the animal lives in water.",
+            ),
+            reworded=(
+                "Would the animal in the sentence make its home in water?",
+                "Work out whether the animal lives in water.",
+                "Does the sentence describe an animal that lives in water?",
+                "Report if the animal is a water dweller.",
+                "Judge the animal: does it live in water?",
+                "Is the described animal aquatic?",
+            ),
+        ),
+        Task(
+            "fur",
+            "kind",
+            FURRY,
+            ("yes", "no"),
+            train=(
+                "Does the animal in the sentence have fur?",
+                "Say whether the animal that was seen has fur.",
+                "Read the sentence: is the animal furry?",
+                "Is the animal below covered in fur?",
+            ),
+            test=(
+                "Is the animal in this sentence furry?",
+                "Decide if the animal has fur.",
+                "Tell me whether the animal has fur.",
+                "Check if the animal is covered in fur.",
+                "Does the animal described below have fur?",
+                "State if the animal has fur.",
+            ),
+            reworded=(
+                "Would the animal in the sentence have a furry coat?",
+                "Work out whether the animal has fur.",
+                "Does the sentence describe an animal with fur?",
+                "Report if the animal has fur.",
+                "Judge the animal: does it have fur?",
+                "Is the described animal furry?",
+            ),
+        ),
+    )
+}
 
 
 def prompt(instruction: str, instance: Instance) -> str:
@@ -192,7 +239,9 @@ def _rng(*parts: object) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def draw_instances(world: World, task: Task, n: int, seed: object, exclude: Collection[str] = ()) -> list[Instance]:
+def draw_instances(
+    world: World, task: Task, n: int, seed: object, exclude: Collection[str] = ()
+) -> list[Instance]:
     """``n`` distinct instances of ``task`` whose keys are not in ``exclude``.
 
     Raises:
@@ -208,7 +257,9 @@ def draw_instances(world: World, task: Task, n: int, seed: object, exclude: Coll
             seen.add(instance.key)
             out.append(instance)
     if len(out) < n:
-        raise ValueError(f"task {task.name} has fewer than {n} distinct instances left (found {len(out)})")
+        raise ValueError(
+            f"task {task.name} has fewer than {n} distinct instances left (found {len(out)})"
+        )
     return out
 
 

@@ -47,42 +47,79 @@ def table(results: dict[str, Any]) -> str:
         summary = results["arms"][arm]["summary"]
         lines.append(f"| {label} | " + " | ".join(cell(summary[m]) for m in metrics) + " |")
     diff = results["difference"]
-    lines.append("| CoDIT - direct (paired by seed) | "
-                 + " | ".join(cell(diff[m], signed=True) for m in metrics) + " |")
+    lines.append(
+        "| CoDIT - direct (paired by seed) | "
+        + " | ".join(cell(diff[m], signed=True) for m in metrics)
+        + " |"
+    )
     teacher = results["teacher_reference"]
-    lines.append("| (teacher itself, greedy) | "
-                 + " | ".join(f"{100 * teacher[m]:.1f}" for m in metrics) + " |")
-    lines += ["", "Teacher data (mean over its datasets): share of the training answers that follow "
-              "their own prompt's instructions, and their length.", "",
-              "| teacher data | prompt-level strict | instruction-level strict | mean tokens | cut at max tokens |",
-              "|---|---|---|---|---|"]
+    lines.append(
+        "| (teacher itself, greedy) | "
+        + " | ".join(f"{100 * teacher[m]:.1f}" for m in metrics)
+        + " |"
+    )
+    lines += [
+        "",
+        "Teacher data (mean over its datasets): share of the training answers that follow "
+        "their own prompt's instructions, and their length.",
+        "",
+        "| teacher data | prompt-level strict | instruction-level strict | mean tokens | cut at max tokens |",
+        "|---|---|---|---|---|",
+    ]
     for arm, label in ARM_LABELS.items():
         s = {k: v["mean"] for k, v in results["teacher_data"][arm]["summary"].items()}
-        lines.append(f"| {label} | {100 * s['prompt_level_strict']:.1f} | {100 * s['instruction_level_strict']:.1f} "
-                     f"| {s['mean_completion_tokens']:.1f} | {100 * s['cut_at_max_tokens']:.1f}% |")
+        lines.append(
+            f"| {label} | {100 * s['prompt_level_strict']:.1f} | {100 * s['instruction_level_strict']:.1f} "
+            f"| {s['mean_completion_tokens']:.1f} | {100 * s['cut_at_max_tokens']:.1f}% |"
+        )
     per_seed = ", ".join(
         f"seed {d['seed']}: {100 * d['prompt_level_strict']:.1f} -> {100 * c['prompt_level_strict']:.1f}"
-        for d, c in zip(results["arms"]["direct"]["per_seed"], results["arms"]["codit"]["per_seed"], strict=True))
+        for d, c in zip(
+            results["arms"]["direct"]["per_seed"], results["arms"]["codit"]["per_seed"], strict=True
+        )
+    )
     config = results["config"]
-    lines += ["", f"Per seed, prompt-level strict (direct -> CoDIT): {per_seed}.", "",
-              f"{config['prompts']} training prompts; alpha {config['alpha']}, beta {config['beta']}, "
-              f"temperature {config['temperature']}; student {results['student']['parameters']:,} "
-              f"parameters; {len(results['runs'])} run(s) took {results['seconds']['total']:.0f} s "
-              f"in all ({results['seconds']['cpu']:.0f} s of CPU time; {results['machine']['cpus']} CPUs, "
-              f"{results['machine']['torch_threads']} torch threads, load average "
-              f"{results['machine']['load_average_1min_at_end']} at the end)."]
+    lines += [
+        "",
+        f"Per seed, prompt-level strict (direct -> CoDIT): {per_seed}.",
+        "",
+        f"{config['prompts']} training prompts; alpha {config['alpha']}, beta {config['beta']}, "
+        f"temperature {config['temperature']}; student {results['student']['parameters']:,} "
+        f"parameters; {len(results['runs'])} run(s) took {results['seconds']['total']:.0f} s "
+        f"in all ({results['seconds']['cpu']:.0f} s of CPU time; {results['machine']['cpus']} CPUs, "
+        f"{results['machine']['torch_threads']} torch threads, load average "
+        f"{results['machine']['load_average_1min_at_end']} at the end).",
+    ]
     return "\n".join(lines)
 
 
-def bars(ax: Any, xs: list[float], width: float, arm: dict[str, Any], keys: list[str], color: str,
-         label: str) -> None:
+def bars(
+    ax: Any,
+    xs: list[float],
+    width: float,
+    arm: dict[str, Any],
+    keys: list[str],
+    color: str,
+    label: str,
+) -> None:
     """One arm's bars at ``xs``: the mean of each key over seeds (percent), whiskers to the 95%
     interval when there is one, a black dot per seed."""
     stats = [arm["summary"][key] for key in keys]
     errors = None
     if all(s["ci_low"] is not None for s in stats):
-        errors = [[100 * (s["mean"] - s["ci_low"]) for s in stats], [100 * (s["ci_high"] - s["mean"]) for s in stats]]
-    ax.bar(xs, [100 * s["mean"] for s in stats], width, yerr=errors, capsize=4, color=color, label=label)
+        errors = [
+            [100 * (s["mean"] - s["ci_low"]) for s in stats],
+            [100 * (s["ci_high"] - s["mean"]) for s in stats],
+        ]
+    ax.bar(
+        xs,
+        [100 * s["mean"] for s in stats],
+        width,
+        yerr=errors,
+        capsize=4,
+        color=color,
+        label=label,
+    )
     for x, key in zip(xs, keys, strict=True):
         dots = [100 * row[key] for row in arm["per_seed"]]
         ax.scatter([x] * len(dots), dots, s=12, color="black", zorder=3)
@@ -103,12 +140,21 @@ def plot(results: dict[str, Any], path: Path) -> Path:
         bars(ax, xs, width, results["arms"][arm], metrics, COLORS[arm], ARM_LABELS[arm])
     teacher = results["teacher_reference"]
     for i, m in enumerate(metrics):
-        ax.hlines(100 * teacher[m], i - width, i + width, colors="#c0504d", linestyles="dashed",
-                  label="teacher (greedy)" if i == 0 else "_nolegend_")
+        ax.hlines(
+            100 * teacher[m],
+            i - width,
+            i + width,
+            colors="#c0504d",
+            linestyles="dashed",
+            label="teacher (greedy)" if i == 0 else "_nolegend_",
+        )
     ax.set_xticks(range(len(metrics)), [LABELS[m] for m in metrics], fontsize=9)
     ax.set_ylabel("accuracy on held-out prompts (%)")
-    ax.set_title(f"Student fine-tuned on direct vs CoDIT data: {len(results['seeds'])} seeds, "
-                 "mean and 95% t-interval", fontsize=10)
+    ax.set_title(
+        f"Student fine-tuned on direct vs CoDIT data: {len(results['seeds'])} seeds, "
+        "mean and 95% t-interval",
+        fontsize=10,
+    )
     ax.set_ylim(0, 100)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
     fig.tight_layout()

@@ -41,7 +41,9 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def open_run(out: Path, settings: dict[str, Any], config: dict[str, Any], seeds: int) -> dict[str, Any]:
+def open_run(
+    out: Path, settings: dict[str, Any], config: dict[str, Any], seeds: int
+) -> dict[str, Any]:
     """Create or resume the run directory ``out`` and record this run in its manifest.
 
     Args:
@@ -76,7 +78,10 @@ def close_run(out: Path, manifest: dict[str, Any], seconds: dict[str, float]) ->
 
 def total_seconds(runs: list[dict[str, Any]]) -> dict[str, float]:
     """Seconds per stage summed over every run into the directory (resumed runs add up)."""
-    return {k: round(sum(r.get("seconds", {}).get(k, 0.0) for r in runs), 1) for k in runs[-1]["seconds"]}
+    return {
+        k: round(sum(r.get("seconds", {}).get(k, 0.0) for r in runs), 1)
+        for k in runs[-1]["seconds"]
+    }
 
 
 def machine_problems(threads: int, device: str) -> list[str]:
@@ -119,9 +124,13 @@ def machine() -> dict[str, Any]:
     """Where the numbers were measured."""
     import torch
 
-    return {"platform": platform.platform(), "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
-            "load_average_1min_at_end": round(os.getloadavg()[0], 2)}
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+    }
 
 
 def tiny_build_facts(instruct: str) -> dict[str, Any]:

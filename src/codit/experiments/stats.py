@@ -14,9 +14,36 @@ from dataclasses import dataclass
 
 # Two-sided 95% quantiles t(0.975, df) for df = 1..30 (any statistics table).
 _T975 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
 )
 _Z975 = 1.959964
 
@@ -43,7 +70,13 @@ class Interval:
     n: int
 
     def to_dict(self) -> dict[str, float | int | None]:
-        return {"mean": self.mean, "ci_low": self.low, "ci_high": self.high, "sd": self.sd, "n": self.n}
+        return {
+            "mean": self.mean,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "sd": self.sd,
+            "n": self.n,
+        }
 
 
 def mean_ci(values: list[float]) -> Interval:

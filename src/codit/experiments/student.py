@@ -22,9 +22,20 @@ CONTEXT = 512  # the teacher's context length
 FACTS = "student.json"
 
 
-def pretrain_student(path: Path, *, world_seed: int, hidden: int, layers: int, heads: int,
-                     vocab: int, pages: int, steps: int, batch: int, lr: float,
-                     progress: bool = False) -> dict[str, Any]:
+def pretrain_student(
+    path: Path,
+    *,
+    world_seed: int,
+    hidden: int,
+    layers: int,
+    heads: int,
+    vocab: int,
+    pages: int,
+    steps: int,
+    batch: int,
+    lr: float,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Pre-train the student into ``path`` once; later calls return the saved facts.
 
     Args:
@@ -60,13 +71,28 @@ def pretrain_student(path: Path, *, world_seed: int, hidden: int, layers: int, h
     deterministic = torch.are_deterministic_algorithms_enabled()
     seed_everything(world_seed)  # turns deterministic kernels on; restored below (SFT on GPU)
     try:
-        model = GPTNeoXForCausalLM(GPTNeoXConfig(
-            vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
-            num_attention_heads=heads, intermediate_size=4 * hidden, max_position_embeddings=CONTEXT,
-            bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        ))
-        losses = train(model, examples, tokenizer.pad_token_id, OptimConfig(steps, batch, lr),
-                       world_seed, "student pre-training", progress)
+        model = GPTNeoXForCausalLM(
+            GPTNeoXConfig(
+                vocab_size=len(tokenizer),
+                hidden_size=hidden,
+                num_hidden_layers=layers,
+                num_attention_heads=heads,
+                intermediate_size=4 * hidden,
+                max_position_embeddings=CONTEXT,
+                bos_token_id=None,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        )
+        losses = train(
+            model,
+            examples,
+            tokenizer.pad_token_id,
+            OptimConfig(steps, batch, lr),
+            world_seed,
+            "student pre-training",
+            progress,
+        )
     finally:
         torch.use_deterministic_algorithms(deterministic)
     # written beside and renamed, so a killed run never leaves a half-saved student behind
@@ -76,7 +102,8 @@ def pretrain_student(path: Path, *, world_seed: int, hidden: int, layers: int, h
     facts = {
         "architecture": type(model).__name__,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "vocab_size": len(tokenizer), "pages": len(texts),
+        "vocab_size": len(tokenizer),
+        "pages": len(texts),
         "corpus_tokens": sum(len(ids) for ids, _ in examples),
         "final_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4),
         "seconds": round(time.time() - start, 1),

@@ -18,23 +18,66 @@ TINY_PAIR = ("tiny-instruct", "tiny-base")
 class GenerateConfig:
     """Everything that defines a generation run. Fields become ``--flags``."""
 
-    input: str | None = field(default=None, metadata={"help": "prompts: .jsonl, .json, .csv, .parquet or a saved datasets directory"})
-    output: str | None = field(default=None, metadata={"help": "output .jsonl (records are appended; a rerun resumes)"})
-    instruct: str = field(default="tiny-instruct", metadata={"help": "instruct (post-trained) model: hub id, local directory or tiny-instruct"})
-    base: str | None = field(default=None, metadata={"help": "its base model (codit mode); defaults to tiny-base with tiny-instruct"})
+    input: str | None = field(
+        default=None,
+        metadata={"help": "prompts: .jsonl, .json, .csv, .parquet or a saved datasets directory"},
+    )
+    output: str | None = field(
+        default=None, metadata={"help": "output .jsonl (records are appended; a rerun resumes)"}
+    )
+    instruct: str = field(
+        default="tiny-instruct",
+        metadata={
+            "help": "instruct (post-trained) model: hub id, local directory or tiny-instruct"
+        },
+    )
+    base: str | None = field(
+        default=None,
+        metadata={"help": "its base model (codit mode); defaults to tiny-base with tiny-instruct"},
+    )
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
     batch_size: int = field(default=8, metadata={"help": "rows decoded at once"})
-    continuous_batching: bool = field(default=True, metadata={"help": "refill finished rows from the queue at once"})
+    continuous_batching: bool = field(
+        default=True, metadata={"help": "refill finished rows from the queue at once"}
+    )
     limit: int | None = field(default=None, metadata={"help": "use only the first N prompts"})
-    prompt_field: str | None = field(default=None, metadata={"help": "input field with the prompt text or messages list (default: messages, prompt, instruction, ...)"})
-    id_field: str | None = field(default=None, metadata={"help": "input field with the record id (default: id if present, else a hash of the prompt)"})
-    system_prompt: str | None = field(default=None, metadata={"help": "system turn added before each prompt"})
-    chat_template_kwargs: dict[str, Any] = field(default_factory=dict, metadata={"help": "extra chat-template variables, e.g. enable_thinking=false"})
+    prompt_field: str | None = field(
+        default=None,
+        metadata={
+            "help": "input field with the prompt text or messages list (default: messages, prompt, instruction, ...)"
+        },
+    )
+    id_field: str | None = field(
+        default=None,
+        metadata={
+            "help": "input field with the record id (default: id if present, else a hash of the prompt)"
+        },
+    )
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "system turn added before each prompt"}
+    )
+    chat_template_kwargs: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "extra chat-template variables, e.g. enable_thinking=false"},
+    )
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
-    base_device: str | None = field(default=None, metadata={"help": "put the base model on another device (e.g. cuda:1)"})
-    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16 or float16", "choices": DTYPES})
-    trust_remote_code: bool = field(default=False, metadata={"help": "run code shipped with the models (only for models you trust)"})
-    retry_errors: bool = field(default=False, metadata={"help": "retry the records listed in the errors file"})
+    base_device: str | None = field(
+        default=None, metadata={"help": "put the base model on another device (e.g. cuda:1)"}
+    )
+    dtype: str = field(
+        default="auto",
+        metadata={
+            "help": "auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16 or float16",
+            "choices": DTYPES,
+        },
+    )
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={"help": "run code shipped with the models (only for models you trust)"},
+    )
+    retry_errors: bool = field(
+        default=False, metadata={"help": "retry the records listed in the errors file"}
+    )
     distributed: RayConfig = field(default_factory=RayConfig)
 
     def __post_init__(self) -> None:
@@ -48,7 +91,9 @@ class GenerateConfig:
         elif not str(self.output).endswith(".jsonl"):
             problems.append(f"--output must be a .jsonl file, got {self.output}")
         if self.decoding.contrastive and not self.base:
-            problems.append("--mode codit needs --base (the instruct model's own base model); or use --mode direct")
+            problems.append(
+                "--mode codit needs --base (the instruct model's own base model); or use --mode direct"
+            )
         if self.batch_size < 1:
             problems.append(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.limit is not None and self.limit < 1:
@@ -75,8 +120,10 @@ class GenerateConfig:
             if gpus == 0:
                 problems.append(f"{name} {value} on Ray needs --gpus-per-worker >= 1")
             elif value[5:].isdigit() and int(value[5:]) >= gpus:
-                problems.append(f"{name} {value} needs --gpus-per-worker >= {int(value[5:]) + 1} "
-                                "(each Ray worker numbers its own GPUs from 0)")
+                problems.append(
+                    f"{name} {value} needs --gpus-per-worker >= {int(value[5:]) + 1} "
+                    "(each Ray worker numbers its own GPUs from 0)"
+                )
         return problems
 
     def record_settings(self) -> dict[str, Any]:

@@ -84,7 +84,9 @@ def _drop_errors(path: Path) -> None:
         path.unlink()
 
 
-def _record(prompt: PromptRecord, done: Completion, config: GenerateConfig, messages: list[dict[str, str]]) -> dict[str, Any]:
+def _record(
+    prompt: PromptRecord, done: Completion, config: GenerateConfig, messages: list[dict[str, str]]
+) -> dict[str, Any]:
     d = config.decoding
     meta: dict[str, Any] = {
         "mode": d.mode,
@@ -100,7 +102,11 @@ def _record(prompt: PromptRecord, done: Completion, config: GenerateConfig, mess
     }
     if d.contrastive:
         meta.update({"base": config.base, "rule": d.rule, "alpha": d.alpha, "beta": d.beta})
-    return {"id": prompt.id, "messages": [*messages, {"role": "assistant", "content": done.text}], "meta": meta}
+    return {
+        "id": prompt.id,
+        "messages": [*messages, {"role": "assistant", "content": done.text}],
+        "meta": meta,
+    }
 
 
 def generate(
@@ -133,7 +139,9 @@ def generate(
         require("ray", "ray")
     check_writable(output)
     check_writable(err_path)
-    records, duplicates = _unique(read_prompts(str(config.input), config.prompt_field, config.id_field, config.limit))
+    records, duplicates = _unique(
+        read_prompts(str(config.input), config.prompt_field, config.id_field, config.limit)
+    )
     if duplicates:
         log.warning("%d prompts repeat an earlier id and are generated once", duplicates)
     previous = read_manifest(output)
@@ -147,16 +155,22 @@ def generate(
     already = len(records) - len(todo)
 
     manifest: dict[str, Any] = previous or {"runs": []}
-    manifest.update({
-        "command": "generate",
-        "settings": config.record_settings(),
-        "config": to_dict(config),
-        "environment": environment(),
-        "output": str(output),
-        "errors": str(err_path),
-    })
-    run_entry: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "inputs": len(records),
-                                 "duplicate_ids": duplicates, "already_done": already}
+    manifest.update(
+        {
+            "command": "generate",
+            "settings": config.record_settings(),
+            "config": to_dict(config),
+            "environment": environment(),
+            "output": str(output),
+            "errors": str(err_path),
+        }
+    )
+    run_entry: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "inputs": len(records),
+        "duplicate_ids": duplicates,
+        "already_done": already,
+    }
     manifest["runs"].append(run_entry)
 
     def record_models(info: dict[str, Any]) -> None:
@@ -189,8 +203,14 @@ def generate(
                 done_ids.add(done.key)
                 prompt = by_id[done.key]
                 if done.error:
-                    errors.write({"id": done.key, "error": done.error, "line": prompt.line,
-                                  "prompt_tokens": done.prompt_tokens})
+                    errors.write(
+                        {
+                            "id": done.key,
+                            "error": done.error,
+                            "line": prompt.line,
+                            "prompt_tokens": done.prompt_tokens,
+                        }
+                    )
                     failed += 1
                 else:
                     out.write(_record(prompt, done, config, conversations[done.key]))
@@ -201,14 +221,32 @@ def generate(
         decode_seconds = time.time() - decode_start
     seconds = time.time() - started
     total = len(read_ids(output))
-    run_entry.update({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "written": written, "failed": failed,
-                      "completion_tokens": tokens, "seconds": round(seconds, 3),
-                      "decode_seconds": round(decode_seconds, 3),
-                      "tokens_per_second": round(tokens / decode_seconds, 2) if decode_seconds else None})
+    run_entry.update(
+        {
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "written": written,
+            "failed": failed,
+            "completion_tokens": tokens,
+            "seconds": round(seconds, 3),
+            "decode_seconds": round(decode_seconds, 3),
+            "tokens_per_second": round(tokens / decode_seconds, 2) if decode_seconds else None,
+        }
+    )
     manifest["counts"] = {"records": total, "errors": len(read_ids(err_path))}
     mpath = write_manifest(output, manifest)
-    return RunSummary(output, err_path, mpath, len(records), duplicates, already, written, failed, tokens, seconds,
-                      decode_seconds)
+    return RunSummary(
+        output,
+        err_path,
+        mpath,
+        len(records),
+        duplicates,
+        already,
+        written,
+        failed,
+        tokens,
+        seconds,
+        decode_seconds,
+    )
 
 
 def local_completions(
@@ -222,7 +260,12 @@ def local_completions(
     pair = load_run_pair(config)
     record_models(pair.info())
     require_chat_template(pair.tokenizer)
-    return complete(pair_engine(pair, config), pair.tokenizer, conversations.items(), config.chat_template_kwargs)
+    return complete(
+        pair_engine(pair, config),
+        pair.tokenizer,
+        conversations.items(),
+        config.chat_template_kwargs,
+    )
 
 
 def complete(
@@ -245,7 +288,9 @@ def complete(
             try:
                 ids = prompt_ids(tokenizer, messages, template_kwargs)
             except Exception as err:  # a template may reject one conversation; record it, go on
-                rejected.append(Completion(key, "", [], "error", 0, 0, error=f"the chat template failed: {err}"))
+                rejected.append(
+                    Completion(key, "", [], "error", 0, 0, error=f"the chat template failed: {err}")
+                )
                 continue
             yield Request(key, ids)
 
@@ -260,8 +305,14 @@ def load_run_pair(config: GenerateConfig) -> Any:
     """The ``ModelPair`` a run's settings name (the instruct model alone in direct mode)."""
     from codit.models.pair import load_pair
 
-    return load_pair(config.instruct, config.base if config.decoding.contrastive else None,
-                     config.device, config.base_device, config.dtype, config.trust_remote_code)
+    return load_pair(
+        config.instruct,
+        config.base if config.decoding.contrastive else None,
+        config.device,
+        config.base_device,
+        config.dtype,
+        config.trust_remote_code,
+    )
 
 
 def pair_engine(pair: Any, config: GenerateConfig) -> Any:

@@ -74,8 +74,14 @@ class LocalGenerator:
             raise ConfigError("mode='codit' needs a base model: LocalGenerator(instruct, base=...)")
         pair = self.pair
         engine = PairEngine(
-            pair.instruct.model, pair.base.model if config.contrastive and pair.base else None,
-            pair.tokenizer, config, pair.stop_ids, pair.vocab_size, batch_size, continuous,
+            pair.instruct.model,
+            pair.base.model if config.contrastive and pair.base else None,
+            pair.tokenizer,
+            config,
+            pair.stop_ids,
+            pair.vocab_size,
+            batch_size,
+            continuous,
         )
         requests = [
             Request(str(i), prompt_ids(pair.tokenizer, conv, chat_template_kwargs))
@@ -84,7 +90,11 @@ class LocalGenerator:
         results: dict[str, GeneratedText] = {}
         for done in engine.generate(requests):
             results[done.key] = GeneratedText(
-                done.text, done.finish_reason, done.prompt_tokens, done.completion_tokens, done.error
+                done.text,
+                done.finish_reason,
+                done.prompt_tokens,
+                done.completion_tokens,
+                done.error,
             )
         return [results[str(i)] for i in range(len(conversations))]
 

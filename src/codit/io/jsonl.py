@@ -54,7 +54,9 @@ def iter_records(path: Path) -> list[dict[str, Any]]:
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError as err:
-                raise DataError(f"{path}, line {n}: not valid JSON ({err.msg}); fix or remove that line") from None
+                raise DataError(
+                    f"{path}, line {n}: not valid JSON ({err.msg}); fix or remove that line"
+                ) from None
     return out
 
 

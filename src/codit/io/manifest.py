@@ -20,7 +20,11 @@ from codit.errors import ConfigError
 
 
 def manifest_path(output: Path) -> Path:
-    return output.with_name(output.name + ".manifest.json") if output.suffix != ".jsonl" else output.with_suffix(".manifest.json")
+    return (
+        output.with_name(output.name + ".manifest.json")
+        if output.suffix != ".jsonl"
+        else output.with_suffix(".manifest.json")
+    )
 
 
 def read_manifest(output: Path) -> dict[str, Any] | None:
@@ -41,7 +45,9 @@ def write_manifest(output: Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
-def check_same_settings(output: Path, previous: dict[str, Any] | None, settings: dict[str, Any]) -> None:
+def check_same_settings(
+    output: Path, previous: dict[str, Any] | None, settings: dict[str, Any]
+) -> None:
     """Refuse to append to an output made with other record-shaping settings."""
     if not previous:
         return

@@ -21,8 +21,15 @@ from codit.errors import DataError
 
 AUTO_PROMPT_FIELDS = ("messages", "prompt", "instruction", "question", "input", "conversations")
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                  "system": "system", "model": "assistant", "bot": "assistant"}
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+    "model": "assistant",
+    "bot": "assistant",
+}
 
 
 @dataclass(frozen=True)
@@ -60,16 +67,24 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as err:
-                    raise DataError(f"{path}, line {n}: not valid JSON ({err.msg} at column {err.colno})") from None
+                    raise DataError(
+                        f"{path}, line {n}: not valid JSON ({err.msg} at column {err.colno})"
+                    ) from None
                 if not isinstance(row, dict):
-                    raise DataError(f"{path}, line {n}: expected a JSON object, got {type(row).__name__}")
+                    raise DataError(
+                        f"{path}, line {n}: expected a JSON object, got {type(row).__name__}"
+                    )
                 yield n, row
     elif suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise DataError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-        if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
+        if (
+            isinstance(data, dict)
+            and len(data) == 1
+            and isinstance(next(iter(data.values())), list)
+        ):
             data = next(iter(data.values()))
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise DataError(f"{path}: expected a JSON list of objects")
@@ -87,7 +102,9 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise DataError(f"{path}: not a readable Parquet file ({err})") from None
         yield from enumerate(table.to_pylist(), 1)
     else:
-        raise DataError(f"{path}: unknown input format {suffix!r}; use .jsonl, .json, .csv, .parquet or a datasets directory")
+        raise DataError(
+            f"{path}: unknown input format {suffix!r}; use .jsonl, .json, .csv, .parquet or a datasets directory"
+        )
 
 
 def _dataset_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -96,14 +113,18 @@ def _dataset_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
         data = load_from_disk(str(path))
     except Exception as err:
-        raise DataError(f"{path} is a directory but not a saved `datasets` dataset ({err})") from None
+        raise DataError(
+            f"{path} is a directory but not a saved `datasets` dataset ({err})"
+        ) from None
     if isinstance(data, DatasetDict):
         if "train" in data:
             data = data["train"]
         elif len(data) == 1:
             data = next(iter(data.values()))
         else:
-            raise DataError(f"{path} holds several splits ({', '.join(data)}) and none is 'train'; save one split")
+            raise DataError(
+                f"{path} holds several splits ({', '.join(data)}) and none is 'train'; save one split"
+            )
     yield from enumerate(data, 1)
 
 
@@ -118,7 +139,9 @@ def to_messages(value: Any, where: str, field: str) -> list[dict[str, str]]:
     messages = []
     for m in value:
         if not isinstance(m, dict):
-            raise DataError(f"{where}: every message in {field!r} must be an object with role and content")
+            raise DataError(
+                f"{where}: every message in {field!r} must be an object with role and content"
+            )
         role = m.get("role", m.get("from"))
         content = m.get("content", m.get("value"))
         role = SHAREGPT_ROLES.get(str(role).lower(), role) if role is not None else None
@@ -153,7 +176,11 @@ def read_prompts(
         raise DataError(f"input {path} does not exist")
     records: list[PromptRecord] = []
     for n, row in _rows(path):
-        where = f"{path}, line {n}" if path.suffix.lower() in (".jsonl", ".csv") else f"{path}, record {n}"
+        where = (
+            f"{path}, line {n}"
+            if path.suffix.lower() in (".jsonl", ".csv")
+            else f"{path}, record {n}"
+        )
         field = prompt_field or next((f for f in AUTO_PROMPT_FIELDS if f in row), None)
         if field is None or field not in row:
             wanted = f"field {prompt_field!r}" if prompt_field else "a prompt field"
@@ -164,7 +191,9 @@ def read_prompts(
         key_field = id_field or ("id" if "id" in row else None)
         if key_field is not None:
             if row.get(key_field) in (None, ""):
-                raise DataError(f"{where} has no id in field {key_field!r}; its fields are {sorted(row)}")
+                raise DataError(
+                    f"{where} has no id in field {key_field!r}; its fields are {sorted(row)}"
+                )
             key = str(row[key_field])
         else:
             key = prompt_hash(messages)

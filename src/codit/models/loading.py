@@ -56,7 +56,9 @@ def resolve_model_path(name: str) -> str:
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ModelError(f"{name} is a directory but holds no config.json, so it is not a model")
+            raise ModelError(
+                f"{name} is a directory but holds no config.json, so it is not a model"
+            )
         return str(path)
     if path.exists():
         raise ModelError(f"{name} is a file; give the model's directory or a hub id")
@@ -73,7 +75,9 @@ def resolve_device(device: str) -> Any:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device} was asked for but CUDA is not available here; use --device cpu")
+        raise ConfigError(
+            f"--device {device} was asked for but CUDA is not available here; use --device cpu"
+        )
     return torch.device(device)
 
 

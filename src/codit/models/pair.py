@@ -73,11 +73,17 @@ class ModelPair:
     stop_ids: list[int]
 
     def info(self) -> dict[str, Any]:
-        return {"instruct": self.instruct.info, "base": self.base.info if self.base else None,
-                "vocab_size": self.vocab_size, "stop_ids": self.stop_ids}
+        return {
+            "instruct": self.instruct.info,
+            "base": self.base.info if self.base else None,
+            "vocab_size": self.vocab_size,
+            "stop_ids": self.stop_ids,
+        }
 
 
-def load_pair_tokenizer(instruct: str, base: str | None, trust_remote_code: bool = False) -> tuple[Any, int]:
+def load_pair_tokenizer(
+    instruct: str, base: str | None, trust_remote_code: bool = False
+) -> tuple[Any, int]:
     """Check a pair from its tokenizers and configs alone, before any weights load.
 
     Returns:

@@ -33,10 +33,15 @@ class BuildConfig:
     """Everything that defines the tiny pair. Fields become ``codit tiny build`` flags."""
 
     seed: int = field(default=0, metadata={"help": "seed of the world, the data and the training"})
-    pages: int = field(default=16000, metadata={"help": "pre-training pages (a few documents about one entity each)"})
+    pages: int = field(
+        default=16000,
+        metadata={"help": "pre-training pages (a few documents about one entity each)"},
+    )
     conversations: int = field(default=6000, metadata={"help": "post-training conversations"})
     heldout: int = field(default=120, metadata={"help": "held-out evaluation prompts"})
-    vocab_size: int = field(default=2048, metadata={"help": "BPE vocabulary size, special tokens included"})
+    vocab_size: int = field(
+        default=2048, metadata={"help": "BPE vocabulary size, special tokens included"}
+    )
     hidden_size: int = field(default=192, metadata={"help": "model width"})
     layers: int = field(default=4, metadata={"help": "decoder layers"})
     heads: int = field(default=6, metadata={"help": "attention heads"})
@@ -48,23 +53,45 @@ class BuildConfig:
     sft_steps: int = field(default=500, metadata={"help": "fine-tuning steps"})
     sft_batch: int = field(default=32, metadata={"help": "fine-tuning conversations per step"})
     sft_lr: float = field(default=1e-3, metadata={"help": "peak fine-tuning learning rate"})
-    threads: int = field(default=0, metadata={"help": "CPU threads for training, 0 = torch's default; 1 is faster on a busy machine"})
+    threads: int = field(
+        default=0,
+        metadata={
+            "help": "CPU threads for training, 0 = torch's default; 1 is faster on a busy machine"
+        },
+    )
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("pages", "conversations", "heldout", "layers", "heads", "pretrain_steps",
-                     "pretrain_batch", "sft_steps", "sft_batch"):
+        for name in (
+            "pages",
+            "conversations",
+            "heldout",
+            "layers",
+            "heads",
+            "pretrain_steps",
+            "pretrain_batch",
+            "sft_steps",
+            "sft_batch",
+        ):
             if getattr(self, name) < 1:
-                problems.append(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                problems.append(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
         if self.hidden_size % max(self.heads, 1):
-            problems.append(f"--hidden-size ({self.hidden_size}) must be a multiple of --heads ({self.heads})")
+            problems.append(
+                f"--hidden-size ({self.hidden_size}) must be a multiple of --heads ({self.heads})"
+            )
         if self.threads < 0:
             problems.append(f"--threads must be >= 0 (0 = all cores), got {self.threads}")
         if self.vocab_size < 300:
-            problems.append(f"--vocab-size must be >= 300 (bytes and special tokens), got {self.vocab_size}")
+            problems.append(
+                f"--vocab-size must be >= 300 (bytes and special tokens), got {self.vocab_size}"
+            )
         for name in ("pretrain_lr", "sft_lr"):
             if not 0 < getattr(self, name) < 1:
-                problems.append(f"--{name.replace('_', '-')} must be in (0, 1), got {getattr(self, name)}")
+                problems.append(
+                    f"--{name.replace('_', '-')} must be in (0, 1), got {getattr(self, name)}"
+                )
         if problems:
             raise ConfigError(problems)
 
@@ -108,7 +135,8 @@ def save_model(model: Any, tokenizer: Any, path: Path) -> None:
 
     path.mkdir(parents=True, exist_ok=True)
     model.generation_config = GenerationConfig(
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     config_path = path / "tokenizer_config.json"
@@ -122,8 +150,12 @@ def save_model(model: Any, tokenizer: Any, path: Path) -> None:
     (path / "chat_template.jinja").unlink(missing_ok=True)
 
 
-def build(config: BuildConfig, output_dir: Path = MODELS_DIR, heldout_path: Path | None = None,
-          progress: bool = False) -> BuildReport:
+def build(
+    config: BuildConfig,
+    output_dir: Path = MODELS_DIR,
+    heldout_path: Path | None = None,
+    progress: bool = False,
+) -> BuildReport:
     """Build ``tiny-base`` and ``tiny-instruct`` under ``output_dir`` from ``config``.
 
     Args:
@@ -146,7 +178,9 @@ def build(config: BuildConfig, output_dir: Path = MODELS_DIR, heldout_path: Path
 
     output_dir = Path(output_dir)
     if heldout_path is None:
-        heldout_path = HELDOUT_PATH if output_dir.resolve() == MODELS_DIR else output_dir / "heldout.jsonl"
+        heldout_path = (
+            HELDOUT_PATH if output_dir.resolve() == MODELS_DIR else output_dir / "heldout.jsonl"
+        )
     seconds: dict[str, float] = {}
     start = clock = time.time()
     cpu_start = time.process_time()
@@ -179,19 +213,31 @@ def build(config: BuildConfig, output_dir: Path = MODELS_DIR, heldout_path: Path
 
     model = LlamaForCausalLM(_model_config(config, tokenizer))
     pad_id = tokenizer.pad_token_id
-    losses = {"pretrain": train(
-        model, pretraining, pad_id,
-        OptimConfig(config.pretrain_steps, config.pretrain_batch, config.pretrain_lr),
-        config.seed, "pretrain", progress)}
+    losses = {
+        "pretrain": train(
+            model,
+            pretraining,
+            pad_id,
+            OptimConfig(config.pretrain_steps, config.pretrain_batch, config.pretrain_lr),
+            config.seed,
+            "pretrain",
+            progress,
+        )
+    }
     lap("pretrain")
     base_dir = output_dir / "tiny-base"
     save_model(model, tokenizer, base_dir)
 
     instruct = copy.deepcopy(model)
     losses["finetune"] = train(
-        instruct, sft, pad_id,
+        instruct,
+        sft,
+        pad_id,
         OptimConfig(config.sft_steps, config.sft_batch, config.sft_lr, min_lr_ratio=0.0),
-        config.seed, "finetune", progress)
+        config.seed,
+        "finetune",
+        progress,
+    )
     lap("finetune")
     instruct_dir = output_dir / "tiny-instruct"
     save_model(instruct, tokenizer, instruct_dir)
@@ -204,14 +250,21 @@ def build(config: BuildConfig, output_dir: Path = MODELS_DIR, heldout_path: Path
     seconds["cpu"] = round(time.process_time() - cpu_start, 1)  # > total when both cores worked
     final = {k: round(sum(v[-20:]) / len(v[-20:]), 4) for k, v in losses.items()}
     manifest = {
-        "codit_version": __version__, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "codit_version": __version__,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
         # other work on the machine slows a build down; the load average tells how busy it was
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
-        "config": to_dict(config), "seconds": seconds, "final_loss": final,
+        "config": to_dict(config),
+        "seconds": seconds,
+        "final_loss": final,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "data": {"corpus_tokens": sum(len(ids) for ids, _ in pretraining), "conversations": len(chats),
-                 "answer_tokens": sum(sum(1 for y in lab if y != -100) for _, lab in sft),
-                 "heldout_prompts": len(heldout)},
+        "data": {
+            "corpus_tokens": sum(len(ids) for ids, _ in pretraining),
+            "conversations": len(chats),
+            "answer_tokens": sum(sum(1 for y in lab if y != -100) for _, lab in sft),
+            "heldout_prompts": len(heldout),
+        },
     }
     (output_dir / "build.json").write_text(json.dumps(manifest, indent=2) + "\n")
     log.info("built the tiny pair in %.0fs: %s", seconds["total"], output_dir)

@@ -23,9 +23,11 @@ from codit.tiny.questions import Question, ask, kinds_of
 from codit.tiny.responses import draw_arguments, respond
 from codit.tiny.world import Entity, World
 
-SYSTEM_PROMPTS = ("You are a helpful guide to the world.",
-                  "You answer questions about the places, creatures and things of the world.",
-                  "You are a friendly assistant.")
+SYSTEM_PROMPTS = (
+    "You are a helpful guide to the world.",
+    "You answer questions about the places, creatures and things of the world.",
+    "You are a friendly assistant.",
+)
 REPEAT = "combination:repeat_prompt"
 CONSTRAINED = "detectable_format:constrained_response"
 # How many instructions a prompt carries: (0, 1, 2, 3) with these weights.
@@ -47,16 +49,25 @@ class Example:
     def messages(self) -> list[dict[str, str]]:
         """The conversation in TRL's conversational format."""
         head = [{"role": "system", "content": self.system}] if self.system else []
-        return [*head, {"role": "user", "content": self.prompt},
-                {"role": "assistant", "content": self.response}]
+        return [
+            *head,
+            {"role": "user", "content": self.prompt},
+            {"role": "assistant", "content": self.response},
+        ]
 
     def ifeval(self) -> dict[str, Any]:
         """The prompt as a line of IFEval's ``input_data.jsonl``."""
-        return {"key": self.key, "prompt": self.prompt,
-                "instruction_id_list": self.instruction_id_list, "kwargs": self.kwargs}
+        return {
+            "key": self.key,
+            "prompt": self.prompt,
+            "instruction_id_list": self.instruction_id_list,
+            "kwargs": self.kwargs,
+        }
 
 
-def split_pairs(world: World, seed: int, heldout_share: float = 0.12) -> tuple[list[tuple[Entity, str]], list[tuple[Entity, str]]]:
+def split_pairs(
+    world: World, seed: int, heldout_share: float = 0.12
+) -> tuple[list[tuple[Entity, str]], list[tuple[Entity, str]]]:
     """(training pairs, held-out pairs) of (entity, question kind)."""
     pairs = [(e, k) for e in world.entities for k in kinds_of(e)]
     rng = random.Random(f"split-{seed}")
@@ -79,7 +90,9 @@ def _draw_ids(rng: random.Random, question: Question, k: int) -> list[str]:
     return sorted(ids, key=lambda i: i == REPEAT)
 
 
-def make_example(rng: random.Random, world: World, entity: Entity, kind: str, k: int, key: int) -> Example | None:
+def make_example(
+    rng: random.Random, world: World, entity: Entity, kind: str, k: int, key: int
+) -> Example | None:
     """One conversation about ``entity`` with ``k`` instructions, or None if the draw fails.
 
     A draw fails when the answer cannot follow every instruction (e.g. a forbidden word that is
@@ -90,17 +103,32 @@ def make_example(rng: random.Random, world: World, entity: Entity, kind: str, k:
     kwargs = draw_arguments(rng, world, question, ids)
     variant = {i: rng.randrange(4) for i in ids}
     # the repeated request holds no counts (they conflict with REPEAT), so it can be worded now
-    request = " ".join([question.text] + [phrase(i, kwargs[i], variant[i]) for i in ids[:-1]]) if REPEAT in ids else ""
-    response, kwargs = respond(rng, world, question, request, ids, kwargs, kinds_of(entity)[kind].short)
+    request = (
+        " ".join([question.text] + [phrase(i, kwargs[i], variant[i]) for i in ids[:-1]])
+        if REPEAT in ids
+        else ""
+    )
+    response, kwargs = respond(
+        rng, world, question, request, ids, kwargs, kinds_of(entity)[kind].short
+    )
     prompt = " ".join([question.text] + [phrase(i, kwargs[i], variant[i]) for i in ids])
     arguments = [kwargs[i] for i in ids]
-    if not response.strip() or not all(follows(i, response, a, prompt=prompt) for i, a in zip(ids, arguments, strict=True)):
+    if not response.strip() or not all(
+        follows(i, response, a, prompt=prompt) for i, a in zip(ids, arguments, strict=True)
+    ):
         return None
     return Example(key, prompt, response, ids, arguments)
 
 
-def _examples(rng: random.Random, world: World, pairs: list[tuple[Entity, str]], n: int,
-              counts: tuple[int, ...], system_share: float, unique_from: set[str]) -> list[Example]:
+def _examples(
+    rng: random.Random,
+    world: World,
+    pairs: list[tuple[Entity, str]],
+    n: int,
+    counts: tuple[int, ...],
+    system_share: float,
+    unique_from: set[str],
+) -> list[Example]:
     out: list[Example] = []
     seen = set(unique_from)
     while len(out) < n:
@@ -111,13 +139,21 @@ def _examples(rng: random.Random, world: World, pairs: list[tuple[Entity, str]],
             continue
         seen.add(example.prompt)
         if rng.random() < system_share:
-            example = Example(example.key, example.prompt, example.response,
-                              example.instruction_id_list, example.kwargs, rng.choice(SYSTEM_PROMPTS))
+            example = Example(
+                example.key,
+                example.prompt,
+                example.response,
+                example.instruction_id_list,
+                example.kwargs,
+                rng.choice(SYSTEM_PROMPTS),
+            )
         out.append(example)
     return out
 
 
-def instruction_data(world: World, n_train: int, n_heldout: int, seed: int = 0) -> tuple[list[Example], list[Example]]:
+def instruction_data(
+    world: World, n_train: int, n_heldout: int, seed: int = 0
+) -> tuple[list[Example], list[Example]]:
     """(post-training conversations, held-out evaluation prompts), the same for the same seed.
 
     Args:
@@ -129,6 +165,7 @@ def instruction_data(world: World, n_train: int, n_heldout: int, seed: int = 0) 
     train_pairs, heldout_pairs = split_pairs(world, seed)
     rng = random.Random(f"conversations-{seed}")
     train = _examples(rng, world, train_pairs, n_train, TRAIN_COUNTS, 0.1, set())
-    heldout = _examples(rng, world, heldout_pairs, n_heldout, HELDOUT_COUNTS, 0.0,
-                        {e.prompt for e in train})
+    heldout = _examples(
+        rng, world, heldout_pairs, n_heldout, HELDOUT_COUNTS, 0.0, {e.prompt for e in train}
+    )
     return train, heldout

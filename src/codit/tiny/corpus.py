@@ -46,30 +46,55 @@ def variants(world: World, entity: Entity) -> dict[str, list[str]]:
     out = {topic: [sentence] for topic, sentence in base.items()}
     if isinstance(entity, Creature):
         c, n = entity, entity.name
-        out["identity"] += [f"The {n} is a {c.kind} with {c.color} fur and a {c.size} body.",
-                            f"A {c.size} {c.color} {c.kind} called the {n} lives in {c.home}."]
+        out["identity"] += [
+            f"The {n} is a {c.kind} with {c.color} fur and a {c.size} body.",
+            f"A {c.size} {c.color} {c.kind} called the {n} lives in {c.home}.",
+        ]
         out["home"] += [f"You can find the {n} in {c.home}.", f"The home of the {n} is {c.home}."]
-        out["food"] += [f"The favourite food of the {n} is {c.food}.",
-                        f"Every day the {n} looks for {c.food}.", f"{cap(c.food)} is what the {n} likes to eat."]
-        out["skill"] += [f"It is said that the {n} can {c.skill}.", f"Only the {n} knows how to {c.skill}."]
-        out["temper"] += [f"Most travellers say the {n} is {c.temper}.", f"The {n} has a {c.temper} nature."]
+        out["food"] += [
+            f"The favourite food of the {n} is {c.food}.",
+            f"Every day the {n} looks for {c.food}.",
+            f"{cap(c.food)} is what the {n} likes to eat.",
+        ]
+        out["skill"] += [
+            f"It is said that the {n} can {c.skill}.",
+            f"Only the {n} knows how to {c.skill}.",
+        ]
+        out["temper"] += [
+            f"Most travellers say the {n} is {c.temper}.",
+            f"The {n} has a {c.temper} nature.",
+        ]
         out["sound"] += [f"{cap(c.sound_time)} you can hear the {n} as it {c.sound}."]
         out["legs"] += [f"The {n} walks on {LEGS[c.legs]} legs."]
     elif isinstance(entity, Place):
         p = entity
-        out["identity"] += [f"{p.name} lies {p.direction} of {p.neighbor}.",
-                            f"{p.name} is {article(p.terrain)} {p.terrain} where the air is {p.climate}."]
-        out["landmark"] += [f"Visitors to {p.name} always go to see {p.landmark}.",
-                            f"{p.name} is famous for {p.landmark}."]
+        out["identity"] += [
+            f"{p.name} lies {p.direction} of {p.neighbor}.",
+            f"{p.name} is {article(p.terrain)} {p.terrain} where the air is {p.climate}.",
+        ]
+        out["landmark"] += [
+            f"Visitors to {p.name} always go to see {p.landmark}.",
+            f"{p.name} is famous for {p.landmark}.",
+        ]
         out["weather"] += [f"Most days in {p.name} are {p.climate}."]
     else:
         t = entity
-        out["identity"] += [f"The {t.name} is made of {t.material} and it is {t.color}.",
-                            f"The {t.name} is an old {t.kind} of {t.color} {t.material}."]
-        out["use"] += [f"With the {t.name} you can {t.use}.", f"The {t.name} helps its owner {t.use}."]
-        out["place"] += [f"The {t.name} rests in {t.place}.", f"In {t.place} you will find the {t.name}."]
-        out["keeper"] += [f"The {t.keeper} watches over the {t.name}.",
-                          f"No one takes the {t.name} while the {t.keeper} is awake."]
+        out["identity"] += [
+            f"The {t.name} is made of {t.material} and it is {t.color}.",
+            f"The {t.name} is an old {t.kind} of {t.color} {t.material}.",
+        ]
+        out["use"] += [
+            f"With the {t.name} you can {t.use}.",
+            f"The {t.name} helps its owner {t.use}.",
+        ]
+        out["place"] += [
+            f"The {t.name} rests in {t.place}.",
+            f"In {t.place} you will find the {t.name}.",
+        ]
+        out["keeper"] += [
+            f"The {t.keeper} watches over the {t.name}.",
+            f"No one takes the {t.name} while the {t.keeper} is awake.",
+        ]
     return out
 
 
@@ -84,23 +109,45 @@ def story(rng: random.Random, world: World, creature: Creature, traveller: str) 
     """A short story (a list of sentences) in which a traveller meets ``creature`` at home."""
     place = world.place(creature.home)
     t, n = traveller, creature.name
-    opening = rng.choice((
-        f"One {rng.choice(SEASONS)} morning {t} walked to {place.name}.",
-        f"On the {rng.choice(DAYS)} day of {rng.choice(SEASONS)} {t} set out for {place.name}.",
-        f"Long ago a traveller named {t} came to {place.name}.",
-        f"{t} had always wanted to see {place.name}.",
-    ))
+    opening = rng.choice(
+        (
+            f"One {rng.choice(SEASONS)} morning {t} walked to {place.name}.",
+            f"On the {rng.choice(DAYS)} day of {rng.choice(SEASONS)} {t} set out for {place.name}.",
+            f"Long ago a traveller named {t} came to {place.name}.",
+            f"{t} had always wanted to see {place.name}.",
+        )
+    )
     middle = [
-        rng.choice((f"The air in the {place.terrain} was {place.climate}.",
-                    f"It was {article(place.climate)} {place.climate} day in the {place.terrain}.")),
-        rng.choice((f"Near {place.landmark} {t} met a {creature.color} {n}.",
-                    f"Beside {place.landmark} a {creature.size} {n} was waiting.")),
-        rng.choice((f"The {n} was {creature.temper} and it {creature.sound} softly.",
-                    f"At first the {n} {creature.sound} because it was {creature.temper}.")),
-        rng.choice((f"{t} shared some {creature.food} with the {n}.",
-                    f"The {n} asked for {creature.food} and {t} gave it some.")),
-        rng.choice((f"Then the {n} showed {t} how it could {creature.skill}.",
-                    f"To say thank you the {n} began to {creature.skill}.")),
+        rng.choice(
+            (
+                f"The air in the {place.terrain} was {place.climate}.",
+                f"It was {article(place.climate)} {place.climate} day in the {place.terrain}.",
+            )
+        ),
+        rng.choice(
+            (
+                f"Near {place.landmark} {t} met a {creature.color} {n}.",
+                f"Beside {place.landmark} a {creature.size} {n} was waiting.",
+            )
+        ),
+        rng.choice(
+            (
+                f"The {n} was {creature.temper} and it {creature.sound} softly.",
+                f"At first the {n} {creature.sound} because it was {creature.temper}.",
+            )
+        ),
+        rng.choice(
+            (
+                f"{t} shared some {creature.food} with the {n}.",
+                f"The {n} asked for {creature.food} and {t} gave it some.",
+            )
+        ),
+        rng.choice(
+            (
+                f"Then the {n} showed {t} how it could {creature.skill}.",
+                f"To say thank you the {n} began to {creature.skill}.",
+            )
+        ),
     ]
     ending = rng.choice(ENDINGS).format(t=t, T=t, home=place.name, season=rng.choice(SEASONS))
     return [opening, *middle, ending]
@@ -117,23 +164,31 @@ def _story(rng: random.Random, world: World, entity: Entity) -> str:
     if isinstance(entity, Place):  # a story about one of its creatures
         residents = world.residents(entity.name) or list(world.creatures)
         return " ".join(story(rng, world, rng.choice(residents), rng.choice(world.travellers)))
-    return (f"Long ago the people of {entity.place} made the {entity.name} to {entity.use}. "
-            f"They chose {entity.material} because it lasts. Since then the {entity.keeper} has "
-            f"guarded it day and night, and only a {rng.choice(('brave', 'kind', 'patient'))} "
-            f"traveller may hold it.")
+    return (
+        f"Long ago the people of {entity.place} made the {entity.name} to {entity.use}. "
+        f"They chose {entity.material} because it lasts. Since then the {entity.keeper} has "
+        f"guarded it day and night, and only a {rng.choice(('brave', 'kind', 'patient'))} "
+        f"traveller may hold it."
+    )
 
 
 def _dialogue(rng: random.Random, world: World, entity: Entity) -> str:
     t = rng.choice(world.travellers)
     guide = rng.choice(("the old guide", "the ferryman", "a farmer", "the innkeeper"))
     if isinstance(entity, Creature):
-        return (f'"Where does the {entity.name} live?" asked {t}. "In {entity.home}," said {guide}. '
-                f'"And what does it eat?" "{cap(entity.food)}, mostly. It is {entity.temper}, so be kind to it."')
+        return (
+            f'"Where does the {entity.name} live?" asked {t}. "In {entity.home}," said {guide}. '
+            f'"And what does it eat?" "{cap(entity.food)}, mostly. It is {entity.temper}, so be kind to it."'
+        )
     if isinstance(entity, Place):
-        return (f'"What is {entity.name} like?" asked {t}. "It is {entity.climate}," said {guide}. '
-                f'"Go and see {entity.landmark} there."')
-    return (f'"What is the {entity.name} for?" asked {t}. "To {entity.use}," said {guide}. '
-            f'"But the {entity.keeper} will not let you take it."')
+        return (
+            f'"What is {entity.name} like?" asked {t}. "It is {entity.climate}," said {guide}. '
+            f'"Go and see {entity.landmark} there."'
+        )
+    return (
+        f'"What is the {entity.name} for?" asked {t}. "To {entity.use}," said {guide}. '
+        f'"But the {entity.keeper} will not let you take it."'
+    )
 
 
 def _notes(rng: random.Random, world: World, entity: Entity) -> str:
@@ -142,8 +197,11 @@ def _notes(rng: random.Random, world: World, entity: Entity) -> str:
 
 
 def _list(rng: random.Random, world: World, entity: Entity) -> str:
-    place = entity.name if isinstance(entity, Place) else (
-        entity.home if isinstance(entity, Creature) else entity.place)
+    place = (
+        entity.name
+        if isinstance(entity, Place)
+        else (entity.home if isinstance(entity, Creature) else entity.place)
+    )
     names = [f"the {c.name}" for c in world.residents(place)]
     things = [f"the {t.name}" for t in world.kept_in(place)]
     text = f"Creatures of {place}: {join(names)}."
@@ -152,51 +210,86 @@ def _list(rng: random.Random, world: World, entity: Entity) -> str:
 
 def _riddle(rng: random.Random, world: World, entity: Entity) -> str:
     if isinstance(entity, Creature):
-        return (f"Riddle: I am {entity.color} and I eat {entity.food}. I live in {entity.home} "
-                f"and I can {entity.skill}. What am I? Answer: the {entity.name}.")
+        return (
+            f"Riddle: I am {entity.color} and I eat {entity.food}. I live in {entity.home} "
+            f"and I can {entity.skill}. What am I? Answer: the {entity.name}."
+        )
     if isinstance(entity, Place):
-        return (f"Riddle: I am {article(entity.climate)} {entity.climate} {entity.terrain} and "
-                f"{entity.landmark} stands in me. What am I? Answer: {entity.name}.")
-    return (f"Riddle: I am made of {entity.material} and people use me to {entity.use}. "
-            f"What am I? Answer: the {entity.name}.")
+        return (
+            f"Riddle: I am {article(entity.climate)} {entity.climate} {entity.terrain} and "
+            f"{entity.landmark} stands in me. What am I? Answer: {entity.name}."
+        )
+    return (
+        f"Riddle: I am made of {entity.material} and people use me to {entity.use}. "
+        f"What am I? Answer: the {entity.name}."
+    )
 
 
 def _notice(rng: random.Random, world: World, entity: Entity) -> str:
     if isinstance(entity, Creature):
-        text = rng.choice((
-            f"Notice: the {entity.name} of {entity.home} is {entity.temper}. Do not feed it anything but {entity.food}.",
-            f"Warning to travellers: the {entity.name} can {entity.skill}. Keep your distance.",
-        ))
+        text = rng.choice(
+            (
+                f"Notice: the {entity.name} of {entity.home} is {entity.temper}. Do not feed it anything but {entity.food}.",
+                f"Warning to travellers: the {entity.name} can {entity.skill}. Keep your distance.",
+            )
+        )
     elif isinstance(entity, Place):
-        text = f"Welcome to {entity.name}. The weather is {entity.climate}. Visit {entity.landmark}."
+        text = (
+            f"Welcome to {entity.name}. The weather is {entity.climate}. Visit {entity.landmark}."
+        )
     else:
         text = f"Notice: the {entity.name} is guarded by the {entity.keeper}. Do not touch it."
     return text.upper()
 
 
 def _diary(rng: random.Random, world: World, entity: Entity) -> str:
-    return ("from the diary of " + rng.choice(world.travellers) + ": "
-            + " ".join(_sentences(rng, world, entity, rng.randint(2, 4)))).lower()
+    return (
+        "from the diary of "
+        + rng.choice(world.travellers)
+        + ": "
+        + " ".join(_sentences(rng, world, entity, rng.randint(2, 4)))
+    ).lower()
 
 
 def _letter(rng: random.Random, world: World, entity: Entity) -> str:
     writer, reader = rng.sample(world.travellers, 2)
     body = " ".join(_sentences(rng, world, entity, rng.randint(2, 3)))
-    ps = rng.choice((f"P.S. Say hello to everyone in {rng.choice(world.places).name}.",
-                     "P.S. I will write again soon.", "P.S. Bring warm clothes when you come."))
+    ps = rng.choice(
+        (
+            f"P.S. Say hello to everyone in {rng.choice(world.places).name}.",
+            "P.S. I will write again soon.",
+            "P.S. Bring warm clothes when you come.",
+        )
+    )
     return f"Dear {reader},\n\nI am writing to you about {reference(entity)}. {body}\n\nYours, {writer}\n\n{ps}"
 
 
 def _record(rng: random.Random, world: World, entity: Entity) -> str:
     if isinstance(entity, Creature):
-        fields = {"name": entity.name, "kind": entity.kind, "color": entity.color,
-                  "home": entity.home, "food": entity.food, "legs": entity.legs}
+        fields = {
+            "name": entity.name,
+            "kind": entity.kind,
+            "color": entity.color,
+            "home": entity.home,
+            "food": entity.food,
+            "legs": entity.legs,
+        }
     elif isinstance(entity, Place):
-        fields = {"name": entity.name, "terrain": entity.terrain, "climate": entity.climate,
-                  "neighbor": entity.neighbor}
+        fields = {
+            "name": entity.name,
+            "terrain": entity.terrain,
+            "climate": entity.climate,
+            "neighbor": entity.neighbor,
+        }
     else:
-        fields = {"name": entity.name, "kind": entity.kind, "material": entity.material,
-                  "color": entity.color, "kept in": entity.place, "guarded by": entity.keeper}
+        fields = {
+            "name": entity.name,
+            "kind": entity.kind,
+            "material": entity.material,
+            "color": entity.color,
+            "kept in": entity.place,
+            "guarded by": entity.keeper,
+        }
     return "Catalogue record:\n" + json.dumps(fields)
 
 

@@ -31,18 +31,36 @@ LABELS = {"base": "tiny-base", "direct": "tiny-instruct, direct", "codit": "tiny
 class EvalConfig:
     """Settings of ``codit tiny eval``. Fields become flags."""
 
-    models_dir: str | None = field(default=None, metadata={"help": "directory holding tiny-base/ and tiny-instruct/ (default: the shipped pair)"})
-    heldout: str | None = field(default=None, metadata={"help": "held-out prompts in IFEval jsonl (default: the shipped file)"})
-    settings: tuple[str, ...] = field(default=("base", "direct", "codit"), metadata={"help": "which of base, direct, codit to run"})
+    models_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "directory holding tiny-base/ and tiny-instruct/ (default: the shipped pair)"
+        },
+    )
+    heldout: str | None = field(
+        default=None,
+        metadata={"help": "held-out prompts in IFEval jsonl (default: the shipped file)"},
+    )
+    settings: tuple[str, ...] = field(
+        default=("base", "direct", "codit"),
+        metadata={"help": "which of base, direct, codit to run"},
+    )
     limit: int | None = field(default=None, metadata={"help": "use only the first N prompts"})
     max_new_tokens: int = field(default=256, metadata={"help": "most tokens per response"})
     temperature: float = field(default=0.0, metadata={"help": "0 is greedy"})
     seed: int = field(default=0, metadata={"help": "sampling seed"})
     batch_size: int = field(default=16, metadata={"help": "prompts decoded at once"})
-    output_dir: str | None = field(default=None, metadata={"help": "also write each setting's responses and verdicts here as jsonl"})
+    output_dir: str | None = field(
+        default=None,
+        metadata={"help": "also write each setting's responses and verdicts here as jsonl"},
+    )
 
     def __post_init__(self) -> None:
-        problems = [f"--settings takes base, direct or codit, not {s!r}" for s in self.settings if s not in SETTINGS]
+        problems = [
+            f"--settings takes base, direct or codit, not {s!r}"
+            for s in self.settings
+            if s not in SETTINGS
+        ]
         if self.limit is not None and self.limit < 1:
             problems.append(f"--limit must be >= 1, got {self.limit}")
         if self.max_new_tokens < 1:
@@ -81,11 +99,23 @@ def evaluate(config: EvalConfig) -> tuple[list[Result], list[Any]]:
     results = []
     for setting in config.settings:
         model, base, mode = SETTINGS[setting]
-        generator = LocalGenerator(str(root / model), str(root / base) if base else None, device="cpu")
-        texts = [g.text for g in generator.generate(
-            conversations, mode, batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
-            temperature=config.temperature, seed=config.seed)]
-        verdicts = verdicts_of(prompts, {str(p.key): t for p, t in zip(prompts, texts, strict=True)})
+        generator = LocalGenerator(
+            str(root / model), str(root / base) if base else None, device="cpu"
+        )
+        texts = [
+            g.text
+            for g in generator.generate(
+                conversations,
+                mode,
+                batch_size=config.batch_size,
+                max_new_tokens=config.max_new_tokens,
+                temperature=config.temperature,
+                seed=config.seed,
+            )
+        ]
+        verdicts = verdicts_of(
+            prompts, {str(p.key): t for p, t in zip(prompts, texts, strict=True)}
+        )
         results.append(Result(setting, texts, summarize(verdicts)))
         if config.output_dir:
             out = Path(config.output_dir)
@@ -98,21 +128,27 @@ def evaluate(config: EvalConfig) -> tuple[list[Result], list[Any]]:
 
 def table(results: list[Result]) -> str:
     """The four accuracies of each setting as a markdown table, in percent."""
-    lines = ["| model | prompt-level strict | instruction-level strict | prompt-level loose | instruction-level loose |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| model | prompt-level strict | instruction-level strict | prompt-level loose | instruction-level loose |",
+        "|---|---|---|---|---|",
+    ]
     for r in results:
         m = r.metrics
-        lines.append(f"| {LABELS[r.setting]} | {100 * m['prompt_level_strict']:.1f} "
-                     f"| {100 * m['instruction_level_strict']:.1f} | {100 * m['prompt_level_loose']:.1f} "
-                     f"| {100 * m['instruction_level_loose']:.1f} |")
+        lines.append(
+            f"| {LABELS[r.setting]} | {100 * m['prompt_level_strict']:.1f} "
+            f"| {100 * m['instruction_level_strict']:.1f} | {100 * m['prompt_level_loose']:.1f} "
+            f"| {100 * m['instruction_level_loose']:.1f} |"
+        )
     return "\n".join(lines)
 
 
 def breakdown(results: list[Result]) -> str:
     """Strict accuracy per instruction id (percent), one column per setting."""
     counts = results[0].metrics["per_instruction_count"]
-    lines = ["| instruction | n | " + " | ".join(LABELS[r.setting] for r in results) + " |",
-             "|---|---|" + "---|" * len(results)]
+    lines = [
+        "| instruction | n | " + " | ".join(LABELS[r.setting] for r in results) + " |",
+        "|---|---|" + "---|" * len(results),
+    ]
     for i, n in counts.items():
         cells = [f"{100 * r.metrics['per_instruction'][i]:.0f}" for r in results]
         lines.append(f"| `{i}` | {n} | " + " | ".join(cells) + " |")

@@ -26,39 +26,83 @@ class Kind:
 
 
 CREATURE_KINDS: dict[str, Kind] = {
-    "describe": Kind(("Tell me about the {name}.", "What do you know about the {name}?",
-                      "Describe the {name}.", "Can you describe the {name} for me?"),
-                     ("identity", "food", "skill", "temper", "sound", "legs", "home"), 3),
-    "home": Kind(("Where does the {name} live?", "Where can I find the {name}?",
-                  "In which place does the {name} live?"),
-                 ("home", "identity", "food", "temper", "skill", "sound", "legs"), 1),
-    "food": Kind(("What does the {name} eat?", "What is the favourite food of the {name}?"),
-                 ("food", "identity", "home", "skill", "temper", "sound", "legs"), 1),
-    "looks": Kind(("What does the {name} look like?", "How big is the {name}?"),
-                  ("identity", "legs", "sound", "temper", "food", "skill", "home"), 2),
-    "skill": Kind(("What can the {name} do?", "What is special about the {name}?"),
-                  ("skill", "identity", "temper", "sound", "food", "legs", "home"), 1),
-    "story": Kind(("Write a short story about the {name}.", "Tell me a story about the {name}."),
-                  (), 7),
+    "describe": Kind(
+        (
+            "Tell me about the {name}.",
+            "What do you know about the {name}?",
+            "Describe the {name}.",
+            "Can you describe the {name} for me?",
+        ),
+        ("identity", "food", "skill", "temper", "sound", "legs", "home"),
+        3,
+    ),
+    "home": Kind(
+        (
+            "Where does the {name} live?",
+            "Where can I find the {name}?",
+            "In which place does the {name} live?",
+        ),
+        ("home", "identity", "food", "temper", "skill", "sound", "legs"),
+        1,
+    ),
+    "food": Kind(
+        ("What does the {name} eat?", "What is the favourite food of the {name}?"),
+        ("food", "identity", "home", "skill", "temper", "sound", "legs"),
+        1,
+    ),
+    "looks": Kind(
+        ("What does the {name} look like?", "How big is the {name}?"),
+        ("identity", "legs", "sound", "temper", "food", "skill", "home"),
+        2,
+    ),
+    "skill": Kind(
+        ("What can the {name} do?", "What is special about the {name}?"),
+        ("skill", "identity", "temper", "sound", "food", "legs", "home"),
+        1,
+    ),
+    "story": Kind(
+        ("Write a short story about the {name}.", "Tell me a story about the {name}."), (), 7
+    ),
     "yesno": Kind(("Is the {name} {color}?",), ("identity", "home", "food", "skill"), 2),
 }
 PLACE_KINDS: dict[str, Kind] = {
-    "describe": Kind(("Tell me about {name}.", "What is {name} like?", "Describe {name}."),
-                     ("identity", "landmark", "residents", "weather", "treasure"), 3),
-    "residents": Kind(("Which creatures live in {name}?", "Who lives in {name}?"),
-                      ("residents", "identity", "landmark", "weather", "treasure"), 1),
-    "landmark": Kind(("What can I see in {name}?", "What stands in the middle of {name}?"),
-                     ("landmark", "identity", "residents", "weather", "treasure"), 1),
-    "where": Kind(("Where is {name}?", "How do I get to {name}?"),
-                  ("identity", "landmark", "weather", "residents", "treasure"), 1),
+    "describe": Kind(
+        ("Tell me about {name}.", "What is {name} like?", "Describe {name}."),
+        ("identity", "landmark", "residents", "weather", "treasure"),
+        3,
+    ),
+    "residents": Kind(
+        ("Which creatures live in {name}?", "Who lives in {name}?"),
+        ("residents", "identity", "landmark", "weather", "treasure"),
+        1,
+    ),
+    "landmark": Kind(
+        ("What can I see in {name}?", "What stands in the middle of {name}?"),
+        ("landmark", "identity", "residents", "weather", "treasure"),
+        1,
+    ),
+    "where": Kind(
+        ("Where is {name}?", "How do I get to {name}?"),
+        ("identity", "landmark", "weather", "residents", "treasure"),
+        1,
+    ),
 }
 THING_KINDS: dict[str, Kind] = {
-    "describe": Kind(("Tell me about the {name}.", "What is the {name}?", "Describe the {name}."),
-                     ("identity", "use", "place", "keeper"), 3),
-    "use": Kind(("What is the {name} used for?", "Why do people want the {name}?"),
-                ("use", "identity", "place", "keeper"), 1),
-    "where": Kind(("Where is the {name} kept?", "Where can I find the {name}?"),
-                  ("place", "keeper", "identity", "use"), 1),
+    "describe": Kind(
+        ("Tell me about the {name}.", "What is the {name}?", "Describe the {name}."),
+        ("identity", "use", "place", "keeper"),
+        3,
+    ),
+    "use": Kind(
+        ("What is the {name} used for?", "Why do people want the {name}?"),
+        ("use", "identity", "place", "keeper"),
+        1,
+    ),
+    "where": Kind(
+        ("Where is the {name} kept?", "Where can I find the {name}?"),
+        ("place", "keeper", "identity", "use"),
+        1,
+    ),
     "material": Kind(("What is the {name} made of?",), ("identity", "use", "place", "keeper"), 1),
 }
 

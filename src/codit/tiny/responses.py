@@ -21,11 +21,34 @@ from codit.tiny.instructions import FAMILIES, STRUCTURES
 from codit.tiny.questions import Question, answer_sentences
 from codit.tiny.world import Creature, Place, World, cap
 
-KEYWORD_SENTENCES = ("I should also mention {kws}.", "This answer also talks about {kws}.",
-                     "Words to remember: {kws}.")
-PS_SENTENCES = ("I hope you visit {place} one day.", "Travellers should bring warm clothes.",
-                "Ask me anything else about the world.", "Say hello to the {name} for me.")
-_STOP = frozenset(["the", "and", "with", "from", "that", "this", "what", "many", "most", "there", "their", "about", "into"])
+KEYWORD_SENTENCES = (
+    "I should also mention {kws}.",
+    "This answer also talks about {kws}.",
+    "Words to remember: {kws}.",
+)
+PS_SENTENCES = (
+    "I hope you visit {place} one day.",
+    "Travellers should bring warm clothes.",
+    "Ask me anything else about the world.",
+    "Say hello to the {name} for me.",
+)
+_STOP = frozenset(
+    [
+        "the",
+        "and",
+        "with",
+        "from",
+        "that",
+        "this",
+        "what",
+        "many",
+        "most",
+        "there",
+        "their",
+        "about",
+        "into",
+    ]
+)
 
 
 def _has_word(text: str, word: str) -> bool:
@@ -44,7 +67,9 @@ def _lexicon(world: World) -> list[str]:
     return sorted(words)
 
 
-def draw_arguments(rng: random.Random, world: World, question: Question, ids: list[str]) -> dict[str, dict[str, Any]]:
+def draw_arguments(
+    rng: random.Random, world: World, question: Question, ids: list[str]
+) -> dict[str, dict[str, Any]]:
     """The arguments of each instruction that do not depend on the finished answer."""
     kwargs = {i: FAMILIES[i].draw(rng) for i in ids}
     if any(i in STRUCTURES for i in ids):  # a laid-out answer is never a short one
@@ -56,7 +81,9 @@ def draw_arguments(rng: random.Random, world: World, question: Question, ids: li
         own = [entity.name] if question.kind != "story" else []
         plain = _content_words(answer_sentences(random.Random(0), world, question))
         options = own + rng.sample(plain, min(2, len(plain))) + rng.sample(_lexicon(world), 2)
-        kwargs["keywords:forbidden_words"] = {"forbidden_words": sorted(set(rng.sample(options, rng.randint(1, 2))))}
+        kwargs["keywords:forbidden_words"] = {
+            "forbidden_words": sorted(set(rng.sample(options, rng.randint(1, 2))))
+        }
     if "keywords:existence" in ids:
         banned = kwargs.get("keywords:forbidden_words", {}).get("forbidden_words", [])
         pool = [w for w in _lexicon(world) if w not in banned and w != question.entity.name]
@@ -64,7 +91,9 @@ def draw_arguments(rng: random.Random, world: World, question: Question, ids: li
     return kwargs
 
 
-def _layout(rng: random.Random, sentences: list[str], structure: str | None, args: dict[str, Any]) -> str:
+def _layout(
+    rng: random.Random, sentences: list[str], structure: str | None, args: dict[str, Any]
+) -> str:
     if structure == "detectable_format:number_bullet_lists":
         return "\n".join("* " + s for s in sentences[: args["num_bullets"]])
     if structure in ("length_constraints:number_paragraphs", "detectable_format:multiple_sections"):
@@ -84,16 +113,30 @@ def _layout(rng: random.Random, sentences: list[str], structure: str | None, arg
     return " ".join(sentences)
 
 
-def _how_many(question: Question, ids: list[str], kwargs: dict[str, dict[str, Any]], available: int, short: int) -> int:
+def _how_many(
+    question: Question,
+    ids: list[str],
+    kwargs: dict[str, dict[str, Any]],
+    available: int,
+    short: int,
+) -> int:
     """How many of the answer's sentences to use."""
-    relations = [kwargs[i]["relation"] for i in ids if i.startswith("length_constraints:number_")
-                 and "relation" in kwargs[i]]
+    relations = [
+        kwargs[i]["relation"]
+        for i in ids
+        if i.startswith("length_constraints:number_") and "relation" in kwargs[i]
+    ]
     wanted = short
     for i in ids:
         args = kwargs[i]
-        wanted = max(wanted, args.get("num_bullets", 0), args.get("num_highlights", 0),
-                     args.get("num_paragraphs", 0) + 1, args.get("num_sections", 0) + 1,
-                     4 if i == "combination:two_responses" else 0)
+        wanted = max(
+            wanted,
+            args.get("num_bullets", 0),
+            args.get("num_highlights", 0),
+            args.get("num_paragraphs", 0) + 1,
+            args.get("num_sections", 0) + 1,
+            4 if i == "combination:two_responses" else 0,
+        )
     if "less than" in relations:
         wanted = 2 if question.kind == "yesno" else 1
     elif "at least" in relations:
@@ -106,12 +149,19 @@ def _title(question: Question, hide_name: bool) -> str:
     if hide_name:
         return "A Short Answer" if not isinstance(entity, Creature) else "A Creature of the World"
     name = entity.name if isinstance(entity, Place) else cap(entity.name)
-    return {"story": f"The Tale of the {name}", "describe": f"All About {name}"}.get(question.kind, name)
+    return {"story": f"The Tale of the {name}", "describe": f"All About {name}"}.get(
+        question.kind, name
+    )
 
 
 def respond(
-    rng: random.Random, world: World, question: Question, prompt: str, ids: list[str],
-    kwargs: dict[str, dict[str, Any]], short: int,
+    rng: random.Random,
+    world: World,
+    question: Question,
+    prompt: str,
+    ids: list[str],
+    kwargs: dict[str, dict[str, Any]],
+    short: int,
 ) -> tuple[str, dict[str, dict[str, Any]]]:
     """Write the answer to ``question`` that follows every instruction in ``ids``.
 
@@ -133,7 +183,9 @@ def respond(
     hide_name = question.entity.name.lower() in {w.lower() for w in banned}
     sentences = answer_sentences(rng, world, question, hide_name)
     if has("detectable_format:constrained_response"):
-        sentences[0] = ("My answer is yes. " if question.truth else "My answer is no. ") + sentences[0].removeprefix("Yes.").removeprefix("No. ")
+        sentences[0] = (
+            "My answer is yes. " if question.truth else "My answer is no. "
+        ) + sentences[0].removeprefix("Yes.").removeprefix("No. ")
         sentences[0] = sentences[0].strip()
     sentences = [s for s in sentences if not any(_has_word(s, w) for w in banned)]
     structure = next((i for i in ids if i in STRUCTURES), None)
@@ -143,7 +195,11 @@ def respond(
             kwargs[structure][key] = min(n, kwargs[structure][key])
     if structure == "detectable_format:number_bullet_lists":
         n = kwargs[structure]["num_bullets"]
-    text = _layout(rng, sentences[:n], structure, kwargs.get(structure, {}) if structure else {}) if sentences else ""
+    text = (
+        _layout(rng, sentences[:n], structure, kwargs.get(structure, {}) if structure else {})
+        if sentences
+        else ""
+    )
 
     if has("keywords:existence"):
         missing = [k for k in kwargs["keywords:existence"]["keywords"] if not _has_word(text, k)]
@@ -153,7 +209,8 @@ def respond(
         text = text.replace(",", "")
     if has("detectable_content:postscript"):
         extra = rng.choice(PS_SENTENCES).format(
-            place=rng.choice(world.places).name, name=rng.choice(world.creatures).name)
+            place=rng.choice(world.places).name, name=rng.choice(world.creatures).name
+        )
         text += f"\n\n{kwargs['detectable_content:postscript']['postscript_marker']} {extra}"
     if has("startend:end_checker"):
         text += ("\n\n" if structure else " ") + kwargs["startend:end_checker"]["end_phrase"]
@@ -172,8 +229,10 @@ def respond(
     if has("change_case:english_capital"):
         text = text.upper()
 
-    for i, count in (("length_constraints:number_words", count_words),
-                     ("length_constraints:number_sentences", count_sentences)):
+    for i, count in (
+        ("length_constraints:number_words", count_words),
+        ("length_constraints:number_sentences", count_sentences),
+    ):
         if has(i):
             key = "num_words" if i.endswith("words") else "num_sentences"
             measured = count(text)

@@ -69,7 +69,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048, max_length: in
     return tokenizer
 
 
-def encode_conversation(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
+def encode_conversation(
+    tokenizer: Any, messages: list[dict[str, str]]
+) -> tuple[list[int], list[int]]:
     """Token ids of a conversation whose last turn is the assistant's, and its training labels.
 
     The prompt is encoded exactly as at generation time (the template with the generation
@@ -79,7 +81,9 @@ def encode_conversation(tokenizer: Any, messages: list[dict[str, str]]) -> tuple
     Returns:
         (input ids, labels), of equal length.
     """
-    prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        messages[:-1], tokenize=False, add_generation_prompt=True
+    )
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     answer_ids = tokenizer(messages[-1]["content"] + END, add_special_tokens=False)["input_ids"]
     return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids

@@ -62,7 +62,9 @@ def learning_rate(step: int, config: OptimConfig) -> float:
     return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
 
 
-def batches(examples: list[Example], batch_size: int, pad_id: int, seed: int) -> Iterator[tuple[Any, Any]]:
+def batches(
+    examples: list[Example], batch_size: int, pad_id: int, seed: int
+) -> Iterator[tuple[Any, Any]]:
     """Endless (input ids, labels) batches, (B, T) each, of examples of similar length.
 
     Each epoch sorts the examples by length (ties broken at random), cuts them into batches and
@@ -87,8 +89,15 @@ def batches(examples: list[Example], batch_size: int, pad_id: int, seed: int) ->
             yield ids, labels
 
 
-def train(model: Any, examples: list[Example], pad_id: int, config: OptimConfig, seed: int,
-          desc: str = "train", progress: bool = False) -> list[float]:
+def train(
+    model: Any,
+    examples: list[Example],
+    pad_id: int,
+    config: OptimConfig,
+    seed: int,
+    desc: str = "train",
+    progress: bool = False,
+) -> list[float]:
     """Train ``model`` in place on ``examples`` for ``config.steps`` AdamW steps.
 
     Args:
@@ -110,12 +119,18 @@ def train(model: Any, examples: list[Example], pad_id: int, config: OptimConfig,
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay},
-         {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr, betas=(0.9, 0.95), eps=1e-8,
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+        betas=(0.9, 0.95),
+        eps=1e-8,
     )
     n_tokens = sum(sum(1 for y in labels if y != -100) for _, labels in examples)
-    log.info("%s: %d sequences, %d trained tokens, %d steps", desc, len(examples), n_tokens, config.steps)
+    log.info(
+        "%s: %d sequences, %d trained tokens, %d steps", desc, len(examples), n_tokens, config.steps
+    )
     stream = batches(examples, config.batch_size, pad_id, seed)
     losses: list[float] = []
     bar = tqdm(total=config.steps, desc=desc, disable=not progress, dynamic_ncols=True, leave=False)

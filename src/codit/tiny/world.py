@@ -17,51 +17,270 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-COLORS = ("red", "blue", "green", "silver", "golden", "grey", "white", "black", "orange",
-          "purple", "brown", "yellow")
+COLORS = (
+    "red",
+    "blue",
+    "green",
+    "silver",
+    "golden",
+    "grey",
+    "white",
+    "black",
+    "orange",
+    "purple",
+    "brown",
+    "yellow",
+)
 SIZES = ("tiny", "small", "large", "huge")
-FOODS = ("berries", "river reeds", "moss", "honey", "beetles", "seeds", "mushrooms", "fish",
-         "clover", "acorns", "snow", "fallen leaves", "moonflowers", "pebbles")
+FOODS = (
+    "berries",
+    "river reeds",
+    "moss",
+    "honey",
+    "beetles",
+    "seeds",
+    "mushrooms",
+    "fish",
+    "clover",
+    "acorns",
+    "snow",
+    "fallen leaves",
+    "moonflowers",
+    "pebbles",
+)
 SOUNDS = ("hums", "whistles", "croaks", "sings", "clicks", "growls", "chirps", "rattles")
-SOUND_TIMES = ("at night", "at dawn", "in the rain", "when it is happy", "before a storm",
-               "when it is hungry")
+SOUND_TIMES = (
+    "at night",
+    "at dawn",
+    "in the rain",
+    "when it is happy",
+    "before a storm",
+    "when it is hungry",
+)
 LEGS = {2: "two", 4: "four", 6: "six", 8: "eight"}
-TEMPERS = ("shy", "friendly", "grumpy", "curious", "brave", "sleepy", "playful", "proud",
-           "gentle", "clever")
-SKILLS = ("glow in the dark", "swim under the ice", "climb the tallest trees",
-          "hide in plain sight", "dig deep tunnels", "sing to the rain", "run across water",
-          "see through the fog", "sleep for a whole winter", "carry heavy stones",
-          "fly short distances", "change its color")
-TERRAINS = ("marsh", "forest", "valley", "hill", "island", "desert", "meadow", "canyon",
-            "mountain", "lagoon", "plain", "glade")
+TEMPERS = (
+    "shy",
+    "friendly",
+    "grumpy",
+    "curious",
+    "brave",
+    "sleepy",
+    "playful",
+    "proud",
+    "gentle",
+    "clever",
+)
+SKILLS = (
+    "glow in the dark",
+    "swim under the ice",
+    "climb the tallest trees",
+    "hide in plain sight",
+    "dig deep tunnels",
+    "sing to the rain",
+    "run across water",
+    "see through the fog",
+    "sleep for a whole winter",
+    "carry heavy stones",
+    "fly short distances",
+    "change its color",
+)
+TERRAINS = (
+    "marsh",
+    "forest",
+    "valley",
+    "hill",
+    "island",
+    "desert",
+    "meadow",
+    "canyon",
+    "mountain",
+    "lagoon",
+    "plain",
+    "glade",
+)
 CLIMATES = ("misty", "sunny", "cold", "windy", "rainy", "warm", "snowy", "dry", "foggy", "mild")
-LANDMARKS = ("an old stone bridge", "a leaning tower", "a giant hollow tree",
-             "a ring of white stones", "a silver waterfall", "a sleeping volcano",
-             "a glass lighthouse", "a crooked windmill", "a deep blue well",
-             "a market of lanterns", "a singing cave", "a field of tall bells")
+LANDMARKS = (
+    "an old stone bridge",
+    "a leaning tower",
+    "a giant hollow tree",
+    "a ring of white stones",
+    "a silver waterfall",
+    "a sleeping volcano",
+    "a glass lighthouse",
+    "a crooked windmill",
+    "a deep blue well",
+    "a market of lanterns",
+    "a singing cave",
+    "a field of tall bells",
+)
 DIRECTIONS = ("north", "south", "east", "west")
-MATERIALS = ("oak", "copper", "glass", "silver", "bone", "clay", "iron", "gold", "stone",
-             "reed", "crystal", "wool")
-USES = ("call the rain", "find the way home", "wake the sleeping", "light the dark roads",
-        "keep secrets", "count the stars", "calm storms", "mend broken things",
-        "hear distant voices", "grow flowers faster", "speak with birds", "warm cold hands")
+MATERIALS = (
+    "oak",
+    "copper",
+    "glass",
+    "silver",
+    "bone",
+    "clay",
+    "iron",
+    "gold",
+    "stone",
+    "reed",
+    "crystal",
+    "wool",
+)
+USES = (
+    "call the rain",
+    "find the way home",
+    "wake the sleeping",
+    "light the dark roads",
+    "keep secrets",
+    "count the stars",
+    "calm storms",
+    "mend broken things",
+    "hear distant voices",
+    "grow flowers faster",
+    "speak with birds",
+    "warm cold hands",
+)
 
-PLACE_HEADS = ("Amber", "Bramble", "Cinder", "Dusk", "Ember", "Fern", "Gloom", "Hollow", "Ivy",
-               "Juniper", "Kettle", "Maple", "Nettle", "Otter", "Pebble", "Quill", "Rook",
-               "Saffron", "Thistle", "Willow", "Yarrow", "Hazel", "Lark", "Briar")
-PLACE_TAILS = ("moor", "vale", "fen", "holt", "mere", "crag", "wick", "ford", "dell", "haven",
-               "marsh", "reach")
-CREATURE_HEADS = ("moss", "frost", "thorn", "spark", "ash", "mist", "pebble", "cloud", "ember",
-                  "reed", "shadow", "sun", "moon", "storm", "dew", "bramble", "copper",
-                  "silver", "honey", "pine", "puddle", "whistle", "drum", "glimmer")
-CREATURE_KINDS = ("fox", "heron", "beetle", "toad", "otter", "moth", "badger", "crane", "snail",
-                  "lizard", "owl", "hare", "newt", "wolf", "crab", "finch")
-THING_HEADS = ("star", "dream", "wind", "rain", "song", "dawn", "echo", "root", "tide", "glow",
-               "dusk", "frost")
-THING_KINDS = ("lantern", "flute", "bell", "compass", "kettle", "mirror", "drum", "crown",
-               "harp", "key", "cloak", "map", "horn", "spoon", "wheel", "lamp")
-TRAVELLERS = ("Ada", "Bram", "Cora", "Dain", "Elsa", "Finn", "Greta", "Hugo", "Ines", "Joss",
-              "Kira", "Leo", "Mira", "Nico", "Orla", "Pia", "Rhys", "Sana", "Tomas", "Vera")
+PLACE_HEADS = (
+    "Amber",
+    "Bramble",
+    "Cinder",
+    "Dusk",
+    "Ember",
+    "Fern",
+    "Gloom",
+    "Hollow",
+    "Ivy",
+    "Juniper",
+    "Kettle",
+    "Maple",
+    "Nettle",
+    "Otter",
+    "Pebble",
+    "Quill",
+    "Rook",
+    "Saffron",
+    "Thistle",
+    "Willow",
+    "Yarrow",
+    "Hazel",
+    "Lark",
+    "Briar",
+)
+PLACE_TAILS = (
+    "moor",
+    "vale",
+    "fen",
+    "holt",
+    "mere",
+    "crag",
+    "wick",
+    "ford",
+    "dell",
+    "haven",
+    "marsh",
+    "reach",
+)
+CREATURE_HEADS = (
+    "moss",
+    "frost",
+    "thorn",
+    "spark",
+    "ash",
+    "mist",
+    "pebble",
+    "cloud",
+    "ember",
+    "reed",
+    "shadow",
+    "sun",
+    "moon",
+    "storm",
+    "dew",
+    "bramble",
+    "copper",
+    "silver",
+    "honey",
+    "pine",
+    "puddle",
+    "whistle",
+    "drum",
+    "glimmer",
+)
+CREATURE_KINDS = (
+    "fox",
+    "heron",
+    "beetle",
+    "toad",
+    "otter",
+    "moth",
+    "badger",
+    "crane",
+    "snail",
+    "lizard",
+    "owl",
+    "hare",
+    "newt",
+    "wolf",
+    "crab",
+    "finch",
+)
+THING_HEADS = (
+    "star",
+    "dream",
+    "wind",
+    "rain",
+    "song",
+    "dawn",
+    "echo",
+    "root",
+    "tide",
+    "glow",
+    "dusk",
+    "frost",
+)
+THING_KINDS = (
+    "lantern",
+    "flute",
+    "bell",
+    "compass",
+    "kettle",
+    "mirror",
+    "drum",
+    "crown",
+    "harp",
+    "key",
+    "cloak",
+    "map",
+    "horn",
+    "spoon",
+    "wheel",
+    "lamp",
+)
+TRAVELLERS = (
+    "Ada",
+    "Bram",
+    "Cora",
+    "Dain",
+    "Elsa",
+    "Finn",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Joss",
+    "Kira",
+    "Leo",
+    "Mira",
+    "Nico",
+    "Orla",
+    "Pia",
+    "Rhys",
+    "Sana",
+    "Tomas",
+    "Vera",
+)
 
 
 @dataclass(frozen=True)
@@ -136,13 +355,17 @@ class World:
         return (*self.places, *self.creatures, *self.things)
 
 
-def _names(rng: random.Random, heads: tuple[str, ...], tails: tuple[str, ...], n: int) -> list[tuple[str, str]]:
+def _names(
+    rng: random.Random, heads: tuple[str, ...], tails: tuple[str, ...], n: int
+) -> list[tuple[str, str]]:
     """``n`` distinct (head, tail) pairs, e.g. ("moss", "fox")."""
     pairs = [(h, t) for h in heads for t in tails]
     return rng.sample(pairs, n)
 
 
-def make_world(seed: int = 0, n_places: int = 16, n_creatures: int = 32, n_things: int = 20) -> World:
+def make_world(
+    seed: int = 0, n_places: int = 16, n_creatures: int = 32, n_things: int = 20
+) -> World:
     """Draw a world from ``seed``; the same seed always gives the same world.
 
     Args:
@@ -158,26 +381,48 @@ def make_world(seed: int = 0, n_places: int = 16, n_creatures: int = 32, n_thing
     places = []
     for name in place_names:
         neighbor = order[(order.index(name) + 1) % n_places]  # the places form one ring
-        places.append(Place(
-            name=name, terrain=rng.choice(TERRAINS), climate=rng.choice(CLIMATES),
-            landmark=rng.choice(LANDMARKS), neighbor=neighbor, direction=rng.choice(DIRECTIONS),
-        ))
+        places.append(
+            Place(
+                name=name,
+                terrain=rng.choice(TERRAINS),
+                climate=rng.choice(CLIMATES),
+                landmark=rng.choice(LANDMARKS),
+                neighbor=neighbor,
+                direction=rng.choice(DIRECTIONS),
+            )
+        )
     creatures = []
     for i, (head, kind) in enumerate(_names(rng, CREATURE_HEADS, CREATURE_KINDS, n_creatures)):
-        creatures.append(Creature(
-            name=head + kind, kind=kind, color=rng.choice(COLORS), size=rng.choice(SIZES),
-            home=place_names[i % n_places], food=rng.choice(FOODS), sound=rng.choice(SOUNDS),
-            sound_time=rng.choice(SOUND_TIMES), legs=rng.choice(sorted(LEGS)),
-            temper=rng.choice(TEMPERS), skill=rng.choice(SKILLS),
-        ))
+        creatures.append(
+            Creature(
+                name=head + kind,
+                kind=kind,
+                color=rng.choice(COLORS),
+                size=rng.choice(SIZES),
+                home=place_names[i % n_places],
+                food=rng.choice(FOODS),
+                sound=rng.choice(SOUNDS),
+                sound_time=rng.choice(SOUND_TIMES),
+                legs=rng.choice(sorted(LEGS)),
+                temper=rng.choice(TEMPERS),
+                skill=rng.choice(SKILLS),
+            )
+        )
     things = []
     for head, kind in _names(rng, THING_HEADS, THING_KINDS, n_things):
         place = rng.choice(place_names)
         keepers = [c.name for c in creatures if c.home == place] or [c.name for c in creatures]
-        things.append(Thing(
-            name=head + kind, kind=kind, color=rng.choice(COLORS), material=rng.choice(MATERIALS),
-            use=rng.choice(USES), place=place, keeper=rng.choice(keepers),
-        ))
+        things.append(
+            Thing(
+                name=head + kind,
+                kind=kind,
+                color=rng.choice(COLORS),
+                material=rng.choice(MATERIALS),
+                use=rng.choice(USES),
+                place=place,
+                keeper=rng.choice(keepers),
+            )
+        )
     travellers = tuple(rng.sample(TRAVELLERS, 12))
     return World(seed, tuple(places), tuple(creatures), tuple(things), travellers)
 
