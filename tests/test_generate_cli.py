@@ -359,16 +359,22 @@ def test_debug_shows_the_traceback(tmp_path):
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "DataError" in proc.stderr
 
 
-def test_help_is_instant_and_every_subcommand_has_help():
-    start = time.time()
-    proc = subprocess.run([sys.executable, "-m", "codit", "--help"], capture_output=True, text=True)
-    assert proc.returncode == 0 and "generate" in proc.stdout
-    assert time.time() - start < 5
-    check = "import sys, codit.cli.main; assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
-    assert (
-        subprocess.run([sys.executable, "-c", check + "; codit.cli.main.build_parser()"]).returncode
-        == 0
-    )
+def test_help_imports_no_heavy_library_and_every_subcommand_has_help():
+    # `codit --help` and `codit generate --help` are answered without importing torch,
+    # transformers or trl: checked in a fresh interpreter after the help was printed.
+    for args in ([], ["generate"]):
+        check = (
+            "import sys, codit.cli.main\n"
+            "try:\n"
+            f"    codit.cli.main.main({[*args, '--help']!r})\n"
+            "except SystemExit as e:\n"
+            "    assert e.code == 0, e.code\n"
+            "heavy = sorted({'torch', 'transformers', 'trl'} & set(sys.modules))\n"
+            "assert not heavy, heavy\n"
+        )
+        proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert "usage:" in proc.stdout
     from codit.cli.main import build_parser
 
     parser = build_parser()
