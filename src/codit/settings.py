@@ -1,0 +1,119 @@
+"""Declarative settings: one place for a config field's default, help, range and choices.
+
+A config field written with ``setting(...)`` carries its rule in the field metadata::
+
+    beta: float = setting(1.0, "contrast strength", ge=0.0)
+    mode: str = setting("codit", "what to decode", choices=MODES)
+
+``codit.config.add_arguments`` reads ``help`` and ``choices`` from there (and shows the range
+in the help text), and ``problems(config)`` checks every field of a config against its rule,
+with one wording for every message (``--beta must be >= 0, got -1``). A config's
+``__post_init__`` calls ``check(self)`` and adds only the rules that tie several fields
+together. This module knows nothing about any particular config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from codit.errors import ConfigError
+
+_BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: Sequence[Any] | None = None,
+    optional: bool = False,
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
+    """A dataclass field with its help text and its allowed values.
+
+    Args:
+        default: the default value.
+        help: one line for ``--help``.
+        ge, gt, le, lt: bounds (>=, >, <=, <) for numbers.
+        choices: the allowed values.
+        optional: None is allowed too (and skips the checks).
+        default_factory: instead of ``default``, for mutable defaults.
+    """
+    metadata: dict[str, Any] = {"help": help}
+    for key, value in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)):
+        if value is not None:
+            metadata[key] = value
+    if choices is not None:
+        metadata["choices"] = tuple(choices)
+    if optional:
+        metadata["optional"] = True
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def range_text(metadata: Any) -> str:
+    """The allowed range of a field as text: ``in [0, 1]``, ``>= 1``; empty when unbounded."""
+    low = next(((k, metadata[k]) for k in ("ge", "gt") if k in metadata), None)
+    high = next(((k, metadata[k]) for k in ("le", "lt") if k in metadata), None)
+    if low and high:
+        left = "[" if low[0] == "ge" else "("
+        right = "]" if high[0] == "le" else ")"
+        return f"in {left}{_number(low[1])}, {_number(high[1])}{right}"
+    for key, sign in _BOUNDS:
+        if key in metadata:
+            return f"{sign} {_number(metadata[key])}"
+    return ""
+
+
+def field_problem(name: str, value: Any, metadata: Any) -> str | None:
+    """The sentence for one field whose value breaks its rule, or None."""
+    if value is None and metadata.get("optional"):
+        return None
+    choices = metadata.get("choices")
+    if choices is not None and value not in choices:
+        allowed = ", ".join(str(c) for c in choices)
+        return f"{flag_name(name)} must be one of {allowed}, not {value!r}"
+    bounds = {k: metadata[k] for k, _ in _BOUNDS if k in metadata}
+    if not bounds or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    ok = (
+        value >= bounds.get("ge", value)
+        and value <= bounds.get("le", value)
+        and ("gt" not in bounds or value > bounds["gt"])
+        and ("lt" not in bounds or value < bounds["lt"])
+    )
+    if ok:
+        return None
+    return f"{flag_name(name)} must be {range_text(metadata)}, got {_number(value)}"
+
+
+def problems(config: Any) -> list[str]:
+    """Every field of ``config`` (a dataclass instance) that breaks its declared rule."""
+    out = []
+    for f in dataclasses.fields(config):
+        problem = field_problem(f.name, getattr(config, f.name), f.metadata)
+        if problem:
+            out.append(problem)
+    return out
+
+
+def check(config: Any, extra: Sequence[str] = ()) -> None:
+    """Raise one ``ConfigError`` listing every declared-rule problem plus ``extra`` ones."""
+    found = [*problems(config), *extra]
+    if found:
+        raise ConfigError(found)

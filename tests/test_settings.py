@@ -1,0 +1,61 @@
+"""Declarative field rules: one wording for every range and choice message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from codit.errors import ConfigError
+from codit.settings import check, problems, range_text, setting
+
+
+@dataclass(frozen=True)
+class Toy:
+    alpha: float = setting(0.1, "a share", ge=0.0, le=1.0)
+    top_p: float = setting(1.0, "a mass", gt=0.0, le=1.0)
+    steps: int = setting(1, "a count", ge=1)
+    mode: str = setting("a", "a choice", choices=("a", "b"))
+    limit: int | None = setting(None, "optional count", ge=1, optional=True)
+    flag: bool = setting(False, "booleans are never ranges", ge=1)
+
+    def __post_init__(self) -> None:
+        check(self, ["--steps and --limit disagree"] if self.limit == 7 else [])
+
+
+def test_valid_values_pass_and_defaults_are_kept():
+    assert problems(Toy()) == []
+    assert Toy(alpha=0.0, top_p=1.0, steps=5, mode="b", limit=3).steps == 5
+
+
+def test_every_problem_is_reported_at_once_in_one_wording():
+    with pytest.raises(ConfigError) as err:
+        Toy(alpha=1.5, top_p=0.0, steps=0, mode="c", limit=0)
+    text = str(err.value)
+    for sentence in (
+        "--alpha must be in [0, 1], got 1.5",
+        "--top-p must be in (0, 1], got 0",
+        "--steps must be >= 1, got 0",
+        "--mode must be one of a, b, not 'c'",
+        "--limit must be >= 1, got 0",
+    ):
+        assert sentence in text
+
+
+def test_cross_field_rules_are_added_to_the_same_error():
+    with pytest.raises(ConfigError, match="disagree"):
+        Toy(limit=7)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "text"),
+    [
+        ({"ge": 0}, ">= 0"),
+        ({"gt": 0.5}, "> 0.5"),
+        ({"lt": 2}, "< 2"),
+        ({"ge": 0, "lt": 1}, "in [0, 1)"),
+        ({}, ""),
+    ],
+)
+def test_range_text(metadata, text):
+    assert range_text(metadata) == text
