@@ -47,9 +47,7 @@ def load_responses(path: str | Path) -> list[Response]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"responses file {path} does not exist")
-    return [
-        response_of(row, f"{path}, record {n}") for n, row in enumerate(iter_records(path), 1)
-    ]
+    return [response_of(row, f"{path}, record {n}") for n, row in enumerate(iter_records(path), 1)]
 
 
 def response_of(row: dict[str, Any], where: str) -> Response:
@@ -64,9 +62,7 @@ def response_of(row: dict[str, Any], where: str) -> Response:
         prompt, text = row.get("prompt"), row["response"]
     elif "completion" in row:
         completion = row["completion"]
-        text = (
-            _from_messages(completion, where)[1] if isinstance(completion, list) else completion
-        )
+        text = _from_messages(completion, where)[1] if isinstance(completion, list) else completion
         prompt = row.get("prompt")
         if isinstance(prompt, list):
             prompt = next(
