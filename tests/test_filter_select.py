@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from codit.annotation.measures import measures
 from codit.cli.main import main
 
 LOOP = "ha" * 60  # 120 characters: every rule fires
@@ -30,14 +31,7 @@ def annotated(
     rid: str, score: int | None, repetitive: bool = False, capped: bool = False, **meta: Any
 ) -> dict[str, Any]:
     r = rec(rid, LOOP if repetitive else "a plain answer", "length" if capped else "stop", **meta)
-    r["annotation"] = {
-        "score": score,
-        "repetition": {
-            "repetitive": repetitive,
-            "fired": ["char2", "substring"] if repetitive else [],
-        },
-        "length_capped": capped,
-    }
+    r["annotation"] = {"score": score, **measures(r, r["messages"][-1]["content"])}
     return r
 
 
@@ -78,7 +72,8 @@ def test_filter_counts_every_rule(
     assert (report["records"], report["kept"], report["removed"]) == (7, 2, 5)
     # min score: low, unscored, all-bad; repetitive: loop, all-bad; capped: cut, all-bad
     assert report["min_score"] == {"threshold": 7.0, "removed": 3, "of_which_unscored": 1}
-    assert report["repetitive"] == {"removed": 2, "by_rule": {"char2": 2, "substring": 2}}
+    every = {"char2": 2, "char3": 2, "char4": 2, "substring": 2}
+    assert report["repetitive"] == {"removed": 2, "by_rule": every}
     assert report["length_capped"] == {"removed": 2, "finish_reason_unknown": 0}
     assert report["removed_by"] == {
         "length_capped": 1,
@@ -87,6 +82,10 @@ def test_filter_counts_every_rule(
         "repetitive": 1,
     }
     assert json.loads(capsys.readouterr().out)["kept"] == 2
+    assert report["before"]["records"] == 7 and report["before"]["scored"] == 6
+    assert report["before"]["mean_score"] == round((9 + 5 + 8 + 8 + 3 + 7) / 6, 2)
+    assert (report["before"]["repetitive"], report["before"]["length_capped"]) == (2, 2)
+    assert report["after"]["mean_score"] == 8.0 and report["after"]["repetitive"] == 0
 
     # One rule at a time; a rerun replaces the output.
     assert main([*args, "--drop-repetitive"]) == 0
@@ -122,6 +121,12 @@ def test_filter_without_annotations_computes_repetition_and_length(tmp_path: Pat
     assert report["repetitive"]["removed"] == 2 and report["length_capped"]["removed"] == 1
     assert report["length_capped"]["finish_reason_unknown"] == 2
     assert report["computed_without_annotation"] == 5
+    before = report["before"]
+    assert before["mean_chars"] == round((14 + 120 + 14 + 14 + 100) / 5, 2)
+    assert before["mean_tokens"] == 4.0  # the three records with meta.completion_tokens
+    assert (before["repetition_checked"], before["repetitive"]) == (2, 2)
+    # "x" * 100 has one 100-character window: the substring rule needs 10
+    assert before["repetitive_by_rule"] == {"char2": 2, "char3": 2, "char4": 2, "substring": 1}
     capsys.readouterr()
     assert main(["filter", "--input", str(plain), "--output", str(out), "--min-score", "7"]) == 3
     err = capsys.readouterr().err

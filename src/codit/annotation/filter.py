@@ -12,11 +12,14 @@ The repetition and length rules need no judge: on a record without an ``annotati
 computed from the record itself (``annotation.measures``), so any records file can be filtered.
 Records are written unchanged (TRL's format, ``meta`` and ``annotation`` included), in input
 order. The report counts, per rule, every record that rule flags (a record may be flagged by
-several), plus the records removed in all; it is printed and written to ``OUTPUT.report.json``.
+several), plus the records removed in all, and sums up the records ``before`` and ``after``
+(mean length, cut-offs, repetition by rule, mean score); it is printed and written to
+``OUTPUT.report.json``.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,12 +103,15 @@ def filter_records(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The kept records, in order, and the report of what each rule removed."""
     kept = []
+    kept_facts: list[dict[str, Any]] = []
+    all_facts: list[dict[str, Any]] = []
     flagged: Counter[str] = Counter()
     combos: Counter[str] = Counter()
     fired: Counter[str] = Counter()
     unscored = computed = capped_unknown = 0
     for item in items:
         found = facts(item)
+        all_facts.append(found)
         computed += found is not item.record.get("annotation")
         capped_unknown += found["length_capped"] is None
         rules = flags(found, config)
@@ -118,6 +124,7 @@ def filter_records(
             combos["+".join(rules)] += 1
         else:
             kept.append(item.record)
+            kept_facts.append(found)
     report: dict[str, Any] = {
         "records": len(items),
         "kept": len(kept),
@@ -138,7 +145,32 @@ def filter_records(
         }
     report["removed_by"] = dict(sorted(combos.items()))
     report["computed_without_annotation"] = computed
+    report["before"] = summary(all_facts)
+    report["after"] = summary(kept_facts)
     return kept, report
+
+
+def summary(found: list[dict[str, Any]]) -> dict[str, Any]:
+    """Length, cut-offs, repetition and scores of a set of records (their ``facts``)."""
+    tokens = [f["tokens"] for f in found if f.get("tokens") is not None]
+    scores = [f["score"] for f in found if f.get("score") is not None]
+    checked = [f["repetition"] for f in found if f["repetition"]["checked"]]
+    repetitive = [r for r in checked if r["repetitive"]]
+
+    def mean(values: list[float]) -> float | None:
+        return round(statistics.fmean(values), 2) if values else None
+
+    return {
+        "records": len(found),
+        "mean_chars": mean([f["chars"] for f in found if f.get("chars") is not None]),
+        "mean_tokens": mean(tokens),
+        "length_capped": sum(f.get("length_capped") is True for f in found),
+        "repetition_checked": len(checked),
+        "repetitive": len(repetitive),
+        "repetitive_by_rule": dict(Counter(rule for r in repetitive for rule in r["fired"])),
+        "scored": len(scores),
+        "mean_score": mean(scores),
+    }
 
 
 def run_filter(config: FilterConfig) -> dict[str, Any]:
