@@ -41,6 +41,11 @@ def run(args: argparse.Namespace) -> int:
     from codit.annotation.annotate import run_annotate
     from codit.cli.progress import print_cost, run_with_bars
 
+    if config.tokenizer or not str(config.judge).startswith("openai:"):
+        from codit.cli.generate import quiet_transformers
+
+        quiet_transformers()  # a local judge or a tokenizer loads transformers anyway
+
     output = Path(str(config.output))
     print(f"codit: grading {config.input} with {config.judge}", file=sys.stderr)
     report = run_with_bars(run_annotate, config, output, args.no_progress)
