@@ -33,7 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codit.annotation.files import Item, UniqueWriter, read_items, report_path, write_json
+from codit.annotation.files import (
+    Item,
+    UniqueWriter,
+    check_paths,
+    read_items,
+    report_path,
+    write_json,
+)
 from codit.annotation.grade import load_template, parse_score, render
 from codit.annotation.measures import TokenCounter, measures
 from codit.annotation.repetition import DEFAULT_RULE
@@ -44,7 +51,6 @@ from codit.config import to_dict
 from codit.errors import ConfigError, DataError
 from codit.pipelines.llm import ask, open_roles, user
 from codit.pipelines.outputs import (
-    check_output,
     check_spec,
     distribution,
     finish_run,
@@ -110,12 +116,8 @@ class AnnotateConfig:
 
     def __post_init__(self) -> None:
         problems: list[str] = []
-        if not self.input:
-            problems.append("--input is required")
-        check_output(self.output, problems)
+        check_paths(self.input, self.output, problems)
         check_spec("--judge", self.judge, problems)
-        if self.input and self.output and Path(self.input).resolve() == Path(self.output).resolve():
-            problems.append("--output must differ from --input")
         for name in ("max_new_tokens", "chunk_size"):
             if getattr(self, name) < 1:
                 problems.append(

@@ -18,9 +18,26 @@ from typing import Any
 from codit.errors import DataError
 from codit.evaluation.responses import Response, response_of
 from codit.io.jsonl import Appender, iter_records
-from codit.pipelines.outputs import UniqueWriter, side, write_json
+from codit.pipelines.outputs import UniqueWriter, check_output, side, write_json
 
-__all__ = ["Item", "UniqueWriter", "read_items", "report_path", "write_json", "write_records"]
+__all__ = [
+    "Item",
+    "UniqueWriter",
+    "check_paths",
+    "read_items",
+    "report_path",
+    "write_json",
+    "write_records",
+]
+
+
+def check_paths(input: str | None, output: str | None, problems: list[str]) -> None:
+    """Collect the problems of ``--input`` and ``--output`` (for a config's ``__post_init__``)."""
+    if not input:
+        problems.append("--input is required")
+    check_output(output, problems)
+    if input and output and Path(input).resolve() == Path(output).resolve():
+        problems.append("--output must differ from --input")
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codit.annotation.files import Item, read_items, report_path, write_json, write_records
+from codit.annotation.files import (
+    Item,
+    check_paths,
+    read_items,
+    report_path,
+    write_json,
+    write_records,
+)
 from codit.annotation.measures import measures
 from codit.errors import ConfigError, DataError
-from codit.pipelines.outputs import check_output
 
 RULES = ("min_score", "repetitive", "length_capped")
 
@@ -51,11 +57,7 @@ class FilterConfig:
 
     def __post_init__(self) -> None:
         problems: list[str] = []
-        if not self.input:
-            problems.append("--input is required")
-        check_output(self.output, problems)
-        if self.input and self.output and Path(self.input).resolve() == Path(self.output).resolve():
-            problems.append("--output must differ from --input")
+        check_paths(self.input, self.output, problems)
         if self.min_score is not None and not 1 <= self.min_score <= 10:
             problems.append(f"--min-score must be in [1, 10], not {self.min_score}")
         if problems:

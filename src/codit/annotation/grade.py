@@ -15,10 +15,10 @@ functions; nothing here calls a model.
 from __future__ import annotations
 
 import re
-from importlib import resources
 from pathlib import Path
 
 from codit.errors import DataError
+from codit.pipelines import templates
 from codit.pipelines.replies import ParseError
 
 PLACEHOLDERS = ("instruction", "response")
@@ -41,7 +41,7 @@ def load_template(path: str | Path | None = None) -> str:
         DataError: the file is missing or lacks a placeholder.
     """
     if path is None:
-        text = resources.files("codit").joinpath("prompts/single_grade.txt").read_text("utf-8")
+        text = templates.load_template("single_grade")
     else:
         if not Path(path).is_file():
             raise DataError(f"grading template {path} does not exist")
@@ -54,8 +54,7 @@ def load_template(path: str | Path | None = None) -> str:
 
 def render(template: str, instruction: str, response: str) -> str:
     """Fill the template in one pass, so braces inside the query or the answer stay as they are."""
-    values = {"instruction": instruction, "response": response}
-    return re.sub(r"\{(instruction|response)\}", lambda m: values[m.group(1)], template)
+    return templates.render(template, instruction=instruction, response=response)
 
 
 def _plain(line: str) -> str:

@@ -20,10 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codit.annotation.files import Item, read_items, report_path, write_json, write_records
+from codit.annotation.files import (
+    Item,
+    check_paths,
+    read_items,
+    report_path,
+    write_json,
+    write_records,
+)
 from codit.errors import ConfigError, DataError
 from codit.generation.samples import sample_of
-from codit.pipelines.outputs import check_output
 
 
 @dataclass(frozen=True)
@@ -38,13 +44,9 @@ class SelectConfig:
 
     def __post_init__(self) -> None:
         problems: list[str] = []
-        if not self.input:
-            problems.append("--input is required")
-        check_output(self.output, problems)
+        check_paths(self.input, self.output, problems)
         if not self.best:
             problems.append("say how to select: --best (the highest judge score per prompt)")
-        if self.input and self.output and Path(self.input).resolve() == Path(self.output).resolve():
-            problems.append("--output must differ from --input")
         if problems:
             raise ConfigError(problems)
 
