@@ -37,8 +37,12 @@ from codit.annotation.files import (
     Item,
     UniqueWriter,
     check_paths,
+    finish_run,
     read_items,
+    read_records,
     report_path,
+    start_run,
+    with_cache,
     write_json,
 )
 from codit.annotation.grade import load_template, parse_score, render
@@ -50,15 +54,7 @@ from codit.backends.spec import BackendConfig
 from codit.config import to_dict
 from codit.errors import ConfigError, DataError
 from codit.pipelines.llm import ask, open_roles, user
-from codit.pipelines.outputs import (
-    check_spec,
-    distribution,
-    finish_run,
-    model_name,
-    read_records,
-    start_run,
-    with_cache,
-)
+from codit.pipelines.outputs import check_spec, distribution, model_name
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 ``annotate`` appends to its output through the prompted pipelines' ``UniqueWriter`` (one line per
 finished record, a rerun skips the ids already there), keeps its manifest and response cache
-beside the output the way ``codeclm`` and ``ecd`` do (``pipelines.outputs``), and writes its
-report atomically. ``filter`` and ``select`` are whole-file transforms: they write their output
+beside the output the way ``codeclm`` and ``ecd`` do (``pipelines.outputs``, re-exported here),
+and writes its report atomically. ``filter`` and ``select`` are whole-file transforms: they write their output
 to a temporary file and rename it, so a rerun with other flags replaces it and a crash never
 leaves half a dataset. Nothing else in ``codit.annotation`` touches the disk.
 """
@@ -18,14 +18,28 @@ from typing import Any
 from codit.errors import DataError
 from codit.evaluation.responses import Response, response_of
 from codit.io.jsonl import Appender, iter_records
-from codit.pipelines.outputs import UniqueWriter, check_output, side, write_json
+from codit.pipelines.outputs import (
+    UniqueWriter,
+    check_output,
+    finish_run,
+    read_records,
+    side,
+    start_run,
+    with_cache,
+    write_json,
+)
 
+# The prompted pipelines' writers, manifest and cache placement, used as they are.
 __all__ = [
     "Item",
     "UniqueWriter",
     "check_paths",
+    "finish_run",
     "read_items",
+    "read_records",
     "report_path",
+    "start_run",
+    "with_cache",
     "write_json",
     "write_records",
 ]
