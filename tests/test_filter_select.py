@@ -183,3 +183,68 @@ def test_select_needs_annotations_and_the_best_flag(tmp_path: Path, capsys) -> N
     assert "run codit annotate first" in capsys.readouterr().err
     assert main(["select", "--input", str(plain), "--output", str(tmp_path / "o.jsonl")]) == 2
     assert "--best" in capsys.readouterr().err
+
+
+def test_best_of_n_in_three_commands(pair_dirs: tuple[Path, Path], tmp_path: Path) -> None:
+    """generate --num-samples, annotate against a scripted judge, select --best: one record per
+    prompt, the best-graded sample, with the prompt's id."""
+    from fakeserver import FakeServer, Reply, last_user
+
+    def judge(body: dict[str, Any], n: int) -> Reply:
+        answer = last_user(body).split("[Answer]\n", 1)[1].split("\n[End of answer]", 1)[0]
+        return Reply(text=f"Fine.\nScore: [[{1 + len(answer) % 10}]]")  # a grade we can recompute
+
+    prompts = write_jsonl(
+        tmp_path / "p.jsonl", [{"id": f"q{i}", "prompt": f"tell me {i}"} for i in range(3)]
+    )
+    samples, ann, bon = tmp_path / "d3.jsonl", tmp_path / "d3.ann.jsonl", tmp_path / "bon.jsonl"
+    generate = [
+        "generate",
+        "--instruct",
+        str(pair_dirs[0]),
+        "--mode",
+        "direct",
+        "--input",
+        str(prompts),
+    ]
+    assert (
+        main(
+            [
+                *generate,
+                "--output",
+                str(samples),
+                "--num-samples",
+                "3",
+                "--max-new-tokens",
+                "12",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    with FakeServer(judge) as server:
+        annotate = [
+            "annotate",
+            "--input",
+            str(samples),
+            "--judge",
+            f"openai:j@{server.url}",
+            "--output",
+            str(ann),
+        ]
+        assert main([*annotate, "--no-progress"]) == 0
+        assert len(server.requests) == 9
+    assert main(["select", "--best", "--input", str(ann), "--output", str(bon)]) == 0
+    candidates = read(ann)
+    chosen = read(bon)
+    assert sorted(r["id"] for r in chosen) == ["q0", "q1", "q2"]
+    for record in chosen:
+        mine = [c for c in candidates if c["meta"]["prompt_id"] == record["id"]]
+        grade = {c["id"]: 1 + len(c["messages"][-1]["content"]) % 10 for c in mine}
+        assert {c["id"]: c["annotation"]["score"] for c in mine} == grade
+        top = max(grade.values())
+        expected = min(
+            (c for c in mine if grade[c["id"]] == top), key=lambda c: c["meta"]["sample"]
+        )
+        assert record["meta"]["sample_id"] == expected["id"] and record["meta"]["best_of"] == 3
+        assert record["messages"] == expected["messages"]
