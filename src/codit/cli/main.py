@@ -27,6 +27,9 @@ COMMANDS: dict[str, str] = {
     "codeclm": "codit.cli.codeclm",
     "ecd": "codit.cli.ecd",
     "experiment": "codit.cli.experiment",
+    "annotate": "codit.cli.annotate",
+    "filter": "codit.cli.filter",
+    "select": "codit.cli.select",
 }
 
 

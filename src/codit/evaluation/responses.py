@@ -47,30 +47,33 @@ def load_responses(path: str | Path) -> list[Response]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"responses file {path} does not exist")
-    out: list[Response] = []
-    for n, row in enumerate(iter_records(path), 1):
-        where = f"{path}, record {n}"
-        key = row.get("key", row.get("id"))
-        key = None if key is None else str(key)
-        if "response" in row:
-            prompt, text = row.get("prompt"), row["response"]
-        elif "completion" in row:
-            completion = row["completion"]
-            text = (
-                _from_messages(completion, where)[1] if isinstance(completion, list) else completion
+    return [response_of(row, f"{path}, record {n}") for n, row in enumerate(iter_records(path), 1)]
+
+
+def response_of(row: dict[str, Any], where: str) -> Response:
+    """The ``Response`` of one record in any of the formats the module docstring lists.
+
+    Raises:
+        DataError: the record has no recognisable response (``where`` names it).
+    """
+    key = row.get("key", row.get("id"))
+    key = None if key is None else str(key)
+    if "response" in row:
+        prompt, text = row.get("prompt"), row["response"]
+    elif "completion" in row:
+        completion = row["completion"]
+        text = _from_messages(completion, where)[1] if isinstance(completion, list) else completion
+        prompt = row.get("prompt")
+        if isinstance(prompt, list):
+            prompt = next(
+                (m.get("content") for m in reversed(prompt) if m.get("role") == "user"), None
             )
-            prompt = row.get("prompt")
-            if isinstance(prompt, list):
-                prompt = next(
-                    (m.get("content") for m in reversed(prompt) if m.get("role") == "user"), None
-                )
-        elif "messages" in row:
-            prompt, text = _from_messages(row["messages"], where)
-        else:
-            raise DataError(
-                f"{where} has no response; expected 'response', 'completion' or 'messages', found {sorted(row)}"
-            )
-        if not isinstance(text, str):
-            raise DataError(f"{where}: the response must be a string, not {type(text).__name__}")
-        out.append(Response(key, prompt if isinstance(prompt, str) else None, text))
-    return out
+    elif "messages" in row:
+        prompt, text = _from_messages(row["messages"], where)
+    else:
+        raise DataError(
+            f"{where} has no response; expected 'response', 'completion' or 'messages', found {sorted(row)}"
+        )
+    if not isinstance(text, str):
+        raise DataError(f"{where}: the response must be a string, not {type(text).__name__}")
+    return Response(key, prompt if isinstance(prompt, str) else None, text)

@@ -41,6 +41,10 @@ class GenerateConfig:
         default=True, metadata={"help": "refill finished rows from the queue at once"}
     )
     limit: int | None = field(default=None, metadata={"help": "use only the first N prompts"})
+    num_samples: int = field(
+        default=1,
+        metadata={"help": "samples per prompt, ids ID#s0..ID#s<N-1> (a Best-of-N baseline)"},
+    )
     prompt_field: str | None = field(
         default=None,
         metadata={
@@ -98,6 +102,13 @@ class GenerateConfig:
             problems.append(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.limit is not None and self.limit < 1:
             problems.append(f"--limit must be >= 1, got {self.limit}")
+        if self.num_samples < 1:
+            problems.append(f"--num-samples must be >= 1, got {self.num_samples}")
+        elif self.num_samples > 1 and (self.decoding.temperature == 0 or self.decoding.top_k == 1):
+            problems.append(
+                f"--num-samples {self.num_samples} needs sampling: with --temperature 0 (or"
+                " --top-k 1) every sample is the same greedy response; set --temperature above 0"
+            )
         for name, value in (("--device", self.device), ("--base-device", self.base_device)):
             if value is not None and value not in DEVICES and not value.startswith("cuda:"):
                 problems.append(f"{name} must be auto, cpu, cuda or cuda:N, got {value!r}")
@@ -136,4 +147,5 @@ class GenerateConfig:
             "decoding": to_dict(self.decoding),
             "system_prompt": self.system_prompt,
             "chat_template_kwargs": self.chat_template_kwargs,
+            **({"num_samples": self.num_samples} if self.num_samples > 1 else {}),
         }

@@ -25,6 +25,7 @@ from codit.config import to_dict
 from codit.decoding.engine import Completion, Request
 from codit.errors import DataError, require
 from codit.generation.config import GenerateConfig
+from codit.generation.samples import expand_samples, sample_meta
 from codit.io.jsonl import Appender, iter_records, read_ids, repair_tail
 from codit.io.manifest import check_same_settings, environment, read_manifest, write_manifest
 from codit.io.prompts import PromptRecord, read_prompts
@@ -102,6 +103,7 @@ def _record(
     }
     if d.contrastive:
         meta.update({"base": config.base, "rule": d.rule, "alpha": d.alpha, "beta": d.beta})
+    meta.update(sample_meta(prompt.id, config.num_samples))
     return {
         "id": prompt.id,
         "messages": [*messages, {"role": "assistant", "content": done.text}],
@@ -144,6 +146,7 @@ def generate(
     )
     if duplicates:
         log.warning("%d prompts repeat an earlier id and are generated once", duplicates)
+    records = expand_samples(records, config.num_samples)
     previous = read_manifest(output)
     check_same_settings(output, previous, config.record_settings())
     if config.retry_errors:
