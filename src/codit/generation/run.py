@@ -85,8 +85,14 @@ def _drop_errors(path: Path) -> None:
 
 
 def _record(
-    prompt: PromptRecord, done: Completion, config: GenerateConfig, messages: list[dict[str, str]]
+    prompt: PromptRecord,
+    done: Completion,
+    config: GenerateConfig,
+    messages: list[dict[str, str]],
+    system: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    from codit.models.chat import system_meta
+
     d = config.decoding
     meta: dict[str, Any] = {
         "mode": d.mode,
@@ -102,6 +108,8 @@ def _record(
     }
     if d.contrastive:
         meta.update({"base": config.base, "rule": d.rule, "alpha": d.alpha, "beta": d.beta})
+    if system is not None:
+        meta["system_turn"] = system_meta(messages, system)
     return {
         "id": prompt.id,
         "messages": [*messages, {"role": "assistant", "content": done.text}],
@@ -184,6 +192,7 @@ def generate(
         #    pair loads here; on Ray every worker loads its own and reports it with its results.
         by_id = {r.id: r for r in todo}
         conversations = {r.id: with_system(r.messages, config.system_prompt) for r in todo}
+        system = template_system_handling(config)
         if config.distributed.ray:
             from codit.distributed.ray_generate import ray_completions
 
@@ -213,7 +222,7 @@ def generate(
                     )
                     failed += 1
                 else:
-                    out.write(_record(prompt, done, config, conversations[done.key]))
+                    out.write(_record(prompt, done, config, conversations[done.key], system))
                     written += 1
                     tokens += done.completion_tokens
                 if on_progress:
@@ -247,6 +256,20 @@ def generate(
         seconds,
         decode_seconds,
     )
+
+
+def template_system_handling(config: GenerateConfig) -> dict[str, Any] | None:
+    """What the instruct model's chat template does with a system prompt (None: no template)."""
+    from codit.models.chat import system_handling
+    from codit.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(config.instruct, config.trust_remote_code)
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    try:
+        return system_handling(tokenizer, config.chat_template_kwargs)
+    except Exception:  # a template that cannot render probes fails per record later
+        return None
 
 
 def local_completions(
