@@ -335,6 +335,7 @@ def load_run_pair(config: GenerateConfig) -> Any:
         config.base_device,
         config.dtype,
         config.trust_remote_code,
+        config.device_map,
     )
 
 

@@ -114,6 +114,7 @@ def load_pair(
     base_device: str | None = None,
     dtype: str = "auto",
     trust_remote_code: bool = False,
+    device_map: str | None = None,
 ) -> ModelPair:
     """Load an instruct model and (when given) its base, checking the pair before any weights.
 
@@ -124,10 +125,12 @@ def load_pair(
         base_device: put the base model on another device, e.g. ``cuda:1``.
         dtype: ``auto`` (bf16 on CUDA, fp32 on CPU) or an explicit dtype name.
         trust_remote_code: allow code shipped with the models.
+        device_map: ``auto`` spreads each model over every visible GPU (for models too big
+            for one); None keeps each whole on its device.
     """
     tokenizer, vocab = load_pair_tokenizer(instruct, base, trust_remote_code)
-    main = load_model(instruct, device, dtype, trust_remote_code)
+    main = load_model(instruct, device, dtype, trust_remote_code, device_map)
     other = None
     if base is not None:
-        other = load_model(base, base_device or main.device, dtype, trust_remote_code)
+        other = load_model(base, base_device or main.device, dtype, trust_remote_code, device_map)
     return ModelPair(tokenizer, main, other, vocab, eos_ids(instruct, tokenizer, main.model))
