@@ -121,6 +121,7 @@ def generate(
     config: GenerateConfig | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    before_models: Callable[[GenerateConfig], None] | None = None,
     **overrides: Any,
 ) -> RunSummary:
     """Generate responses for every prompt of ``config.input`` into ``config.output``.
@@ -131,6 +132,8 @@ def generate(
         on_progress: called with (records finished, completion tokens) after each record.
         on_start: called with the number of records to generate, once models are loaded
             (on Ray: once the workers are asked to load them).
+        before_models: called once the inputs are checked and before any model loads, when
+            there is work to do (the CLI checks the pair there: ``codit check``).
 
     Returns:
         A ``RunSummary`` with counts and throughput.
@@ -188,6 +191,8 @@ def generate(
     written = failed = tokens = 0
     decode_seconds = 0.0
     if todo:
+        if before_models:
+            before_models(config)
         # 2. Models: tokenizers and configs are checked before any weights load. Locally the
         #    pair loads here; on Ray every worker loads its own and reports it with its results.
         by_id = {r.id: r for r in todo}
