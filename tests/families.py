@@ -91,11 +91,25 @@ def write_tokenizer(family: Family, out: Path, base: bool = False) -> Path:
         shutil.copyfileobj(f, g)
     base_config = src / "tokenizer_config.base.json"
     if base and base_config.exists():  # a base tokenizer without a chat template
-        shutil.copy(base_config, out / "tokenizer_config.json")
+        settings = json.loads(base_config.read_text())
     else:
-        shutil.copy(src / "tokenizer_config.json", out / "tokenizer_config.json")
+        settings = json.loads((src / "tokenizer_config.json").read_text())
         shutil.copy(src / "chat_template.jinja", out / "chat_template.jinja")
+    (out / "tokenizer_config.json").write_text(json.dumps(_for_installed(settings), indent=2))
     return out
+
+
+def _for_installed(settings: dict[str, Any]) -> dict[str, Any]:
+    """The shipped configs are in transformers 5's format; transformers 4 names two keys otherwise."""
+    import transformers
+
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        return settings
+    settings = dict(settings, tokenizer_class="PreTrainedTokenizerFast")
+    extra = settings.pop("extra_special_tokens", None)
+    if isinstance(extra, list):
+        settings["additional_special_tokens"] = extra
+    return settings
 
 
 def _write_gemma_stand_in(out: Path) -> Path:
@@ -151,7 +165,7 @@ def _write_gemma_stand_in(out: Path) -> Path:
         eos_token="<eos>",
         pad_token="<pad>",
         unk_token="<unk>",
-        extra_special_tokens=["<start_of_turn>", "<end_of_turn>"],
+        additional_special_tokens=["<start_of_turn>", "<end_of_turn>"],
         model_max_length=131072,
     )
     fast.chat_template = (SHARED / "gemma3" / "chat_template.jinja").read_text()

@@ -16,13 +16,25 @@ from codit.models.pair import load_pair
 
 
 def test_weights_load_onto_the_device_in_the_dtype_without_a_move(pair_dirs, monkeypatch):
+    """from_pretrained is told the device and dtype, and the model is not moved afterwards."""
+    import transformers
+
     instruct, _ = pair_dirs
+    original = transformers.AutoModelForCausalLM.from_pretrained
+    seen: dict = {}
 
     def no_move(self, *args, **kwargs):
         raise AssertionError("the model was moved after loading")
 
-    monkeypatch.setattr(torch.nn.Module, "to", no_move)
+    def recording(*args, **kwargs):
+        seen.update(kwargs)
+        model = original(*args, **kwargs)
+        monkeypatch.setattr(torch.nn.Module, "to", no_move)  # from here on, no move
+        return model
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", recording)
     loaded = load_model(str(instruct), device="cpu", dtype="bfloat16")
+    assert seen["device_map"] == {"": "cpu"} and seen["dtype"] == torch.bfloat16
     assert {p.dtype for p in loaded.model.parameters()} == {torch.bfloat16}
     assert {p.device.type for p in loaded.model.parameters()} == {"cpu"}
     assert loaded.info["dtype"] == "bfloat16" and loaded.info["device"] == "cpu"
