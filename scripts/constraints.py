@@ -64,7 +64,9 @@ def main() -> None:
         f"# Python {sys.version.split()[0]}",
     ]
     for name in sorted(pinned):
-        version = pinned[name].split("+")[0]  # torch 2.13.0+cpu: the local tag is the index's business
+        version = pinned[name].split("+")[
+            0
+        ]  # torch 2.13.0+cpu: the local tag is the index's business
         lines.append(f"{name}=={version}")
     print("\n".join(lines))
 

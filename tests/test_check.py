@@ -49,6 +49,9 @@ def test_report_of_a_good_pair_loads_no_weights(pair_dirs, monkeypatch, tmp_path
     printed = capsys.readouterr().out
     assert "stops on: <|end|> (1)" in printed and "the pair is ready" in printed
     assert json.loads(out.read_text())["contrasted"] == len(tokenizer)
+    direct = diagnose(config, contrastive=False)  # direct mode: the base is not looked at
+    assert direct.base is None and direct.problems == []
+    assert direct.memory[0]["weights"] == expected * 4
 
 
 def _copy(src, dst, **config_changes):
