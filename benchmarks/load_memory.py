@@ -24,27 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from decode_throughput import SHAPES as DECODE_SHAPES  # noqa: E402  (one source of the shapes)
+
+# the real shape measured, and a toy one for smoke runs (each built as a Qwen2 decoder)
 SHAPES = {
-    # the shape of Qwen/Qwen2.5-0.5B(-Instruct): 494M parameters, tied embeddings
-    "qwen2.5-0.5b": dict(
-        vocab_size=151936,
-        hidden_size=896,
-        intermediate_size=4864,
-        num_hidden_layers=24,
-        num_attention_heads=14,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-    ),
-    # smoke runs of this script
-    "toy": dict(
-        vocab_size=4096,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-    ),
+    name: {k: v for k, v in DECODE_SHAPES[name].items() if k != "arch"}
+    for name in ("qwen2.5-0.5b", "tiny")
 }
 
 
@@ -150,7 +136,7 @@ def main() -> None:
         path = Path(tmp) / args.shape
         start = time.time()
         params = build_checkpoint(args.shape, path)
-        build_checkpoint("toy", Path(tmp) / "toy")
+        build_checkpoint("tiny", Path(tmp) / "toy")
         print(f"built {args.shape}: {params / 1e6:.1f}M parameters in {time.time() - start:.0f}s")
         rows = [measure(path, d, Path(tmp) / "toy") for d in args.dtypes.split(",")]
     for r in rows:
