@@ -4,16 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.codit-setup
 
-.PHONY: setup test demo lint bench clean
+.PHONY: setup test demo lint bench constraints clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# The CPU wheel of PyTorch; a bare `torch` would pull gigabytes of CUDA packages.
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,api,train,coin,ray]'
+	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
+	# constraints.txt: the exact versions the tests passed with (`make constraints` rewrites it)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,api,train,coin,ray]'
 	@touch $(STAMP)
 
 test: setup
@@ -29,6 +30,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/decode_throughput.py
+
+# Pin the current .venv's versions of codit's dependencies (after the tests pass on them).
+constraints:
+	$(BIN)/python scripts/constraints.py > constraints.txt
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

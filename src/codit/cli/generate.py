@@ -29,6 +29,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--config", help="YAML file with any of the settings below (flags win)")
     add_arguments(p, GenerateConfig)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-check", action="store_true", help="skip the pair check (codit check) before loading"
+    )
     p.set_defaults(run=run)
 
 
@@ -38,6 +41,39 @@ def quiet_transformers() -> None:
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
+
+
+def check_pair_first(config: GenerateConfig) -> None:
+    """``codit check`` in short, from configs and tokenizers: prints it, raises on a problem."""
+    from codit.errors import ModelError
+    from codit.models.doctor import CheckConfig, diagnose, format_report
+
+    check = CheckConfig(
+        instruct=config.instruct,
+        base=config.base,
+        device=config.device,
+        base_device=config.base_device,
+        device_map=config.device_map,
+        dtype=config.dtype,
+        batch_size=config.batch_size,
+        max_new_tokens=config.decoding.max_new_tokens,
+        system_prompt=config.system_prompt,
+        chat_template_kwargs=config.chat_template_kwargs,
+        trust_remote_code=config.trust_remote_code,
+    )
+    report = diagnose(check, config.decoding.contrastive, memory=not config.distributed.ray)
+    for line in format_report(report, full=False):
+        if not line.startswith("problem: "):
+            print(f"codit: {line}", file=sys.stderr)
+    if len(report.problems) == 1:
+        raise ModelError(report.problems[0])
+    for problem in report.problems:
+        print(f"codit: problem: {problem}", file=sys.stderr)
+    if report.problems:
+        raise ModelError(
+            f"the pair check found {len(report.problems)} problems, listed above; "
+            "fix them, or pass --no-check to skip the check"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,12 +102,18 @@ def run(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
         bar.set_postfix_str(f"{tokens / max(time.time() - start, 1e-9):.1f} tok/s", refresh=False)
 
-    print(
-        f"codit: loading {config.instruct}"
-        + (f" and {config.base}" if config.decoding.contrastive else ""),
-        file=sys.stderr,
+    def before_models(config: GenerateConfig) -> None:
+        if not args.no_check:
+            check_pair_first(config)
+        print(
+            f"codit: loading {config.instruct}"
+            + (f" and {config.base}" if config.decoding.contrastive else ""),
+            file=sys.stderr,
+        )
+
+    summary = generate(
+        config, on_progress=on_progress, on_start=on_start, before_models=before_models
     )
-    summary = generate(config, on_progress=on_progress, on_start=on_start)
     if bar is not None:
         bar.close()
     print(

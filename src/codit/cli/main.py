@@ -20,6 +20,7 @@ from codit.errors import CoditError
 # name -> module; a plain dict is all the indirection the CLI needs.
 COMMANDS: dict[str, str] = {
     "generate": "codit.cli.generate",
+    "check": "codit.cli.check",
     "tiny": "codit.cli.tiny",
     "eval": "codit.cli.eval",
     "train": "codit.cli.train",

@@ -68,6 +68,10 @@ class GenerateConfig:
     base_device: str | None = field(
         default=None, metadata={"help": "put the base model on another device (e.g. cuda:1)"}
     )
+    device_map: str | None = field(
+        default=None,
+        metadata={"help": "auto: spread each model over all visible GPUs when one is too small"},
+    )
     dtype: str = field(
         default="auto",
         metadata={
@@ -112,6 +116,8 @@ class GenerateConfig:
         for name, value in (("--device", self.device), ("--base-device", self.base_device)):
             if value is not None and value not in DEVICES and not value.startswith("cuda:"):
                 problems.append(f"{name} must be auto, cpu, cuda or cuda:N, got {value!r}")
+        if self.device_map not in (None, "auto"):
+            problems.append(f"--device-map must be auto (or left out), got {self.device_map!r}")
         if self.dtype not in DTYPES:
             problems.append(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.distributed.ray:

@@ -86,8 +86,14 @@ def _drop_errors(path: Path) -> None:
 
 
 def _record(
-    prompt: PromptRecord, done: Completion, config: GenerateConfig, messages: list[dict[str, str]]
+    prompt: PromptRecord,
+    done: Completion,
+    config: GenerateConfig,
+    messages: list[dict[str, str]],
+    system: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    from codit.models.chat import system_meta
+
     d = config.decoding
     meta: dict[str, Any] = {
         "mode": d.mode,
@@ -104,6 +110,8 @@ def _record(
     if d.contrastive:
         meta.update({"base": config.base, "rule": d.rule, "alpha": d.alpha, "beta": d.beta})
     meta.update(sample_meta(prompt.id, config.num_samples))
+    if system is not None:
+        meta["system_turn"] = system_meta(messages, system)
     return {
         "id": prompt.id,
         "messages": [*messages, {"role": "assistant", "content": done.text}],
@@ -115,6 +123,7 @@ def generate(
     config: GenerateConfig | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    before_models: Callable[[GenerateConfig], None] | None = None,
     **overrides: Any,
 ) -> RunSummary:
     """Generate responses for every prompt of ``config.input`` into ``config.output``.
@@ -125,6 +134,8 @@ def generate(
         on_progress: called with (records finished, completion tokens) after each record.
         on_start: called with the number of records to generate, once models are loaded
             (on Ray: once the workers are asked to load them).
+        before_models: called once the inputs are checked and before any model loads, when
+            there is work to do (the CLI checks the pair there: ``codit check``).
 
     Returns:
         A ``RunSummary`` with counts and throughput.
@@ -183,10 +194,13 @@ def generate(
     written = failed = tokens = 0
     decode_seconds = 0.0
     if todo:
+        if before_models:
+            before_models(config)
         # 2. Models: tokenizers and configs are checked before any weights load. Locally the
         #    pair loads here; on Ray every worker loads its own and reports it with its results.
         by_id = {r.id: r for r in todo}
         conversations = {r.id: with_system(r.messages, config.system_prompt) for r in todo}
+        system = template_system_handling(config)
         if config.distributed.ray:
             from codit.distributed.ray_generate import ray_completions
 
@@ -216,7 +230,7 @@ def generate(
                     )
                     failed += 1
                 else:
-                    out.write(_record(prompt, done, config, conversations[done.key]))
+                    out.write(_record(prompt, done, config, conversations[done.key], system))
                     written += 1
                     tokens += done.completion_tokens
                 if on_progress:
@@ -250,6 +264,20 @@ def generate(
         seconds,
         decode_seconds,
     )
+
+
+def template_system_handling(config: GenerateConfig) -> dict[str, Any] | None:
+    """What the instruct model's chat template does with a system prompt (None: no template)."""
+    from codit.models.chat import system_handling
+    from codit.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(config.instruct, config.trust_remote_code)
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    try:
+        return system_handling(tokenizer, config.chat_template_kwargs)
+    except Exception:  # a template that cannot render probes fails per record later
+        return None
 
 
 def local_completions(
@@ -315,6 +343,7 @@ def load_run_pair(config: GenerateConfig) -> Any:
         config.base_device,
         config.dtype,
         config.trust_remote_code,
+        config.device_map,
     )
 
 

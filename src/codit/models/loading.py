@@ -91,8 +91,32 @@ def resolve_dtype(dtype: str, device: Any) -> Any:
 
 
 def _hub_error(name: str, err: Exception) -> ModelError:
+    if "trust_remote_code" in str(err):
+        return remote_code_error(name)
     reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return ModelError(f"could not load {name!r}: {reason}")
+
+
+def remote_code_error(name: str) -> ModelError:
+    return ModelError(
+        f"{name!r} ships its own model code, which codit does not run unless asked; "
+        "pass --trust-remote-code if you trust its authors"
+    )
+
+
+def refuse_remote_code(name: str, path: str, trust_remote_code: bool) -> None:
+    """Fail before transformers sees a local model whose config points at code in its folder."""
+    config = Path(path) / "config.json"
+    if trust_remote_code or not config.is_file():
+        return  # hub ids: transformers refuses, and ``_hub_error`` words it the same way
+    import json
+
+    try:
+        auto_map = json.loads(config.read_text()).get("auto_map")
+    except (OSError, ValueError):
+        return
+    if auto_map:
+        raise remote_code_error(name)
 
 
 def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
@@ -100,6 +124,7 @@ def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
     path = resolve_model_path(name)
+    refuse_remote_code(name, path, trust_remote_code)
     try:
         return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except Exception as err:  # transformers raises many types (OSError, ValueError, ...)
@@ -111,6 +136,7 @@ def load_config(name: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoConfig
 
     path = resolve_model_path(name)
+    refuse_remote_code(name, path, trust_remote_code)
     try:
         return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     except Exception as err:
@@ -122,29 +148,37 @@ def load_model(
     device: str | Any = "auto",
     dtype: str = "auto",
     trust_remote_code: bool = False,
+    device_map: str | None = None,
 ) -> LoadedModel:
-    """Load a causal LM for inference.
+    """Load a causal LM for inference, its weights straight onto the device in the dtype.
+
+    The checkpoint is read tensor by tensor (safetensors are memory-mapped) onto the target
+    device, so host memory never holds a full float32 copy of a model bound for the GPU.
 
     Args:
         name: built-in name, local directory or hub id.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (or a ``torch.device``).
         dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``float32``, ``bfloat16`` or ``float16``.
         trust_remote_code: run code shipped with the model; only when the user asked for it.
+        device_map: ``auto`` spreads the model's layers over every visible GPU (then the CPU)
+            when it does not fit one; None puts it whole on ``device``.
     """
     import torch
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(name)
+    refuse_remote_code(name, path, trust_remote_code)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
+    placement: Any = device_map if device_map else {"": str(dev)}
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch_dtype, trust_remote_code=trust_remote_code
+            path, dtype=torch_dtype, device_map=placement, trust_remote_code=trust_remote_code
         )
     except Exception as err:
         raise _hub_error(name, err) from err
-    model.to(dev)  # type: ignore[arg-type]
     model.eval()
+    first = model.get_input_embeddings().weight.device  # where the input ids go
     info = {
         "name": name,
         "path": path,
@@ -153,10 +187,13 @@ def load_model(
         "architecture": (model.config.architectures or [type(model).__name__])[0],
         "parameters": sum(p.numel() for p in model.parameters()),
         "dtype": str(torch_dtype).removeprefix("torch."),
-        "device": str(dev),
+        "device": str(first),
     }
-    log.info("loaded %s from %s on %s (%s)", name, path, dev, info["dtype"])
-    return LoadedModel(name=name, path=path, model=model, device=dev, info=info)
+    spread = getattr(model, "hf_device_map", None)
+    if device_map and spread:
+        info["device_map"] = sorted({str(d) for d in spread.values()})
+    log.info("loaded %s from %s on %s (%s)", name, path, info["device"], info["dtype"])
+    return LoadedModel(name=name, path=path, model=model, device=first, info=info)
 
 
 def fingerprint(path: str) -> str | None:

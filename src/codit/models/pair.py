@@ -21,10 +21,20 @@ def _embedding_rows(config: Any) -> int | None:
 
 
 def real_vocab_size(tokenizer: Any, config: Any, name: str) -> int:
-    """The number of ids to score: the tokenizer's vocabulary, which the model must cover."""
+    """The number of ids to score: the tokenizer's vocabulary, which the model must cover.
+
+    Ids past the model's output rows are tolerated when every one of them is a special token
+    that text never encodes to (Gemma 3 1B: 262144 rows, the image soft token at id 262144);
+    the model cannot emit them, so only its rows are scored.
+    """
     size = len(tokenizer)
     rows = _embedding_rows(config)
     if rows is not None and rows < size:
+        special = set(getattr(tokenizer, "all_special_ids", []) or []) | {
+            int(i) for i in (getattr(tokenizer, "added_tokens_decoder", None) or {})
+        }
+        if all(i in special for i in range(rows, size)):
+            return rows
         raise ModelError(
             f"{name!r} has {rows} output rows but its tokenizer has {size} tokens; "
             "the model and its tokenizer do not match"
@@ -58,8 +68,7 @@ def check_pair(
             f"e.g. {example[0]!r} -> id {example[1]}); CoDIT needs the instruct model's own base model"
         )
     size = real_vocab_size(instruct_tokenizer, instruct_config, instruct_name)
-    real_vocab_size(base_tokenizer, base_config, base_name)
-    return size
+    return min(size, real_vocab_size(base_tokenizer, base_config, base_name))
 
 
 @dataclass
@@ -105,6 +114,7 @@ def load_pair(
     base_device: str | None = None,
     dtype: str = "auto",
     trust_remote_code: bool = False,
+    device_map: str | None = None,
 ) -> ModelPair:
     """Load an instruct model and (when given) its base, checking the pair before any weights.
 
@@ -115,10 +125,12 @@ def load_pair(
         base_device: put the base model on another device, e.g. ``cuda:1``.
         dtype: ``auto`` (bf16 on CUDA, fp32 on CPU) or an explicit dtype name.
         trust_remote_code: allow code shipped with the models.
+        device_map: ``auto`` spreads each model over every visible GPU (for models too big
+            for one); None keeps each whole on its device.
     """
     tokenizer, vocab = load_pair_tokenizer(instruct, base, trust_remote_code)
-    main = load_model(instruct, device, dtype, trust_remote_code)
+    main = load_model(instruct, device, dtype, trust_remote_code, device_map)
     other = None
     if base is not None:
-        other = load_model(base, base_device or main.device, dtype, trust_remote_code)
+        other = load_model(base, base_device or main.device, dtype, trust_remote_code, device_map)
     return ModelPair(tokenizer, main, other, vocab, eos_ids(instruct, tokenizer, main.model))

@@ -23,12 +23,16 @@ PAD = "<|pad|>"
 ROLES = ("system", "user", "assistant")
 SPECIAL_TOKENS = (PAD, END, *(f"<|{role}|>" for role in ROLES))
 
+# The {% generation %} block marks the answer and its <|end|> for TRL's assistant_only_loss;
+# it renders nothing, so prompts and records are the same with or without it.
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if message['role'] not in ['system', 'user', 'assistant'] %}"
     "{{ raise_exception('roles must be system, user or assistant, not ' + message['role']) }}"
     "{% endif %}"
-    "{{ '<|' + message['role'] + '|>\\n' + message['content'] + '<|end|>\\n' }}"
+    "{% if message['role'] == 'assistant' %}"
+    "{{ '<|assistant|>\\n' }}{% generation %}{{ message['content'] + '<|end|>' }}{% endgeneration %}{{ '\\n' }}"
+    "{% else %}{{ '<|' + message['role'] + '|>\\n' + message['content'] + '<|end|>\\n' }}{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"
 )

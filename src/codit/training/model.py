@@ -17,20 +17,9 @@ from typing import Any
 
 from codit.errors import ModelError
 from codit.training.config import TrainConfig
+from codit.training.templates import FALLBACK_CHAT_TEMPLATE
 
 log = logging.getLogger(__name__)
-
-# For tokenizers without a chat template (a pretrained base used as a student). It ends the
-# assistant turn with the tokenizer's EOS, so the trained model stops where generation stops, and
-# its {% generation %} markers let TRL mask everything but the answers.
-FALLBACK_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'assistant' %}"
-    "{{ '### Assistant:\n' }}{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}{{ '\n\n' }}"
-    "{% else %}{{ '### ' + message['role'] | capitalize + ':\n' + message['content'] + '\n\n' }}{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '### Assistant:\n' }}{% endif %}"
-)
 
 
 def load_tokenizer(name: str) -> tuple[Any, str]:

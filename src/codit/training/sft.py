@@ -14,7 +14,6 @@ model learns to stop.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from codit.errors import require
@@ -22,10 +21,9 @@ from codit.training.config import TrainConfig, trainer_arguments
 from codit.training.data import load_sft, split
 from codit.training.model import load_model, load_tokenizer, lora_config
 from codit.training.outputs import finish
+from codit.training.templates import has_generation_blocks
 
 log = logging.getLogger(__name__)
-
-_GENERATION_BLOCK = re.compile(r"{%-?\s*generation\s*-?%}")
 
 
 def loss_mask(tokenizer: Any) -> str:
@@ -33,7 +31,7 @@ def loss_mask(tokenizer: Any) -> str:
     from trl.chat_template_utils import get_training_chat_template
 
     template = tokenizer.chat_template
-    if isinstance(template, str) and _GENERATION_BLOCK.search(template):
+    if has_generation_blocks(template):
         return "assistant"
     try:
         get_training_chat_template(tokenizer)  # what SFTTrainer does with assistant_only_loss
