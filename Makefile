@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# The CPU wheel of PyTorch; a bare `torch` would pull gigabytes of CUDA packages.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,api,train,coin,ray]'
+	$(BIN)/python -m pip install -q -e '.[dev,api,train,coin,ray,serve]'
 	@touch $(STAMP)
 
 test: setup

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "codeclm": "codit.cli.codeclm",
     "ecd": "codit.cli.ecd",
     "experiment": "codit.cli.experiment",
+    "serve": "codit.cli.serve",
 }
 
 
