@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+from contextlib import suppress
 from typing import Any
 
 from codit.config import add_arguments, from_namespace
@@ -18,6 +20,14 @@ EXAMPLE = """examples:
   curl http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' \\
       -d '{"model": "codit", "messages": [{"role": "user", "content": "hello"}]}'
 """
+
+
+class _Stop(Exception):
+    """Raised by the signal handler once uvicorn has drained."""
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise _Stop
 
 
 def register(subparsers: Any) -> None:
@@ -84,7 +94,12 @@ def run(args: argparse.Namespace) -> int:
         f"codit: loading {config.instruct}" + (f" and {base}" if base else "") + f"; {url}",
         file=sys.stderr,
     )
-    server.run()
+    # uvicorn drains on SIGTERM/SIGINT, then raises the signal again for the handler it found:
+    # this one, so that a drained server exits 0 instead of dying by the signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stopped)
+    with suppress(_Stop):
+        server.run()
     if service.error is not None:
         raise service.error  # a CoditError prints as one sentence; anything else is a bug
     print("codit: server stopped", file=sys.stderr)

@@ -203,9 +203,11 @@ class Scheduler:
         def emit(ticket: Ticket, event: tuple[str, int | None, Any]) -> None:
             batches.setdefault(id(ticket), (ticket, []))[1].append(event)
 
+        # A finished row's last tokens are in its final text (cut at a stop string), not here.
+        ending = {done.key for done in out.completions}
         for key, ids in out.tokens.items():
             owner = self._live.get(key)
-            if owner is not None and owner[0].stream and ids:
+            if owner is not None and owner[0].stream and ids and key not in ending:
                 emit(owner[0], ("tokens", owner[1], list(ids)))
         finished = 0
         for done in out.completions:
