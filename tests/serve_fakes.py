@@ -12,8 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from codit.decoding.engine import Completion
-from codit.serve.legacy_engine import StepOutput
+from codit.decoding.engine import Completion, StepOutput
 
 
 @dataclass
@@ -33,7 +32,9 @@ class FakeEngine:
     ):
         self.tokenizer = tokenizer
         # Ids of ordinary word pieces of the tokenizer; decoded they make text.
-        self.cycle = cycle or tuple(tokenizer("the cat sat on a mat", add_special_tokens=False)["input_ids"])
+        self.cycle = cycle or tuple(
+            tokenizer("the cat sat on a mat", add_special_tokens=False)["input_ids"]
+        )
         self.length = length
         self.batch_size = batch_size
         self.delay = delay

@@ -9,15 +9,14 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
 
-from serve_fakes import FakeEngine, wait_until  # noqa: E402
-
 from codit.decoding.config import DecodingConfig  # noqa: E402
+from codit.decoding.engine import Request  # noqa: E402
 from codit.models.loading import load_tokenizer  # noqa: E402
 from codit.serve import protocol  # noqa: E402
-from codit.serve.legacy_engine import Request  # noqa: E402
 from codit.serve.protocol import APIError, ChatRequest  # noqa: E402
 from codit.serve.scheduler import Closed, QueueFull, Scheduler  # noqa: E402
 from codit.serve.stream import TextStream  # noqa: E402
+from serve_fakes import FakeEngine, wait_until  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -242,5 +241,7 @@ def test_bad_values_name_their_field() -> None:
         protocol.parse(ChatRequest, {"model": "codit"})
     assert info.value.param == "messages" and "required" in info.value.message
     with pytest.raises(APIError) as info:
-        protocol.parse(ChatRequest, {"model": "codit", "messages": [{"role": "tool", "content": ""}]})
+        protocol.parse(
+            ChatRequest, {"model": "codit", "messages": [{"role": "tool", "content": ""}]}
+        )
     assert info.value.param is not None and info.value.param.startswith("messages.0")

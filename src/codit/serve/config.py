@@ -44,6 +44,13 @@ class ServeConfig:
         metadata={"help": "environment variable holding the API key clients must send (Bearer)"},
     )
     batch_size: int = field(default=8, metadata={"help": "rows decoded at once"})
+    kv_cache_memory: str | None = field(
+        default=None,
+        metadata={
+            "help": "K/V budget of both models: a fraction of free device memory (0.5) or a "
+            "size (4GB); default: the engine's choice"
+        },
+    )
     queue_size: int = field(
         default=256,
         metadata={

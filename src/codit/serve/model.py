@@ -8,7 +8,7 @@ ids. ``ServedModel.requests`` turns one HTTP request into one engine ``Request``
   its sample ``i`` draws with seed ``seed + i``: the same request samples the same text again;
 * an unseeded request gets a fresh random seed, so repeated calls differ as clients expect.
 
-This is the only serve module that names the engine's types.
+This is the only serve module that builds the engine and its requests.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from codit.decoding.config import RowSettings
+from codit.decoding.engine import PairEngine, Request
 from codit.serve.config import ServeConfig
-from codit.serve.legacy_engine import LegacyEngine, Request, RowSettings
 from codit.serve.protocol import Sampling
 
 
@@ -85,7 +86,7 @@ def load_served_model(config: ServeConfig) -> ServedModel:
         config.trust_remote_code,
     )
     require_chat_template(pair.tokenizer)
-    engine = LegacyEngine(
+    engine = PairEngine(
         pair.instruct.model,
         pair.base.model if pair.base else None,
         pair.tokenizer,
@@ -93,6 +94,8 @@ def load_served_model(config: ServeConfig) -> ServedModel:
         pair.stop_ids,
         pair.vocab_size,
         batch_size=config.batch_size,
+        continuous=True,
+        kv_cache_memory=config.kv_cache_memory,
     )
     return ServedModel(
         pair.tokenizer, engine, engine.max_context, dict(config.chat_template_kwargs), pair.info()

@@ -204,7 +204,7 @@ class Scheduler:
             batches.setdefault(id(ticket), (ticket, []))[1].append(event)
 
         # A finished row's last tokens are in its final text (cut at a stop string), not here.
-        ending = {done.key for done in out.completions}
+        ending = {d.key for d in out.completions if d.finish_reason != "cancelled"}
         for key, ids in out.tokens.items():
             owner = self._live.get(key)
             if owner is not None and owner[0].stream and ids and key not in ending:
@@ -212,7 +212,9 @@ class Scheduler:
         finished = 0
         for done in out.completions:
             owner = self._live.get(done.key)
-            if owner is None:  # cancelled after the step began
+            # A cancelled row was released when it was cancelled (its key may serve another
+            # request by now); the engine's "cancelled" completion is only its receipt.
+            if owner is None or done.finish_reason == "cancelled":
                 continue
             ticket, index = owner
             self._release(done.key)
