@@ -217,6 +217,24 @@ def test_200_concurrent_requests_from_50_threads(tiny, offline) -> None:
     assert service.scheduler is not None and service.scheduler.in_flight() == 0
 
 
+# ---- the codit: backend spec ------------------------------------------------------------
+def test_codit_backend_specs_in_process_and_over_http_agree(tiny, offline) -> None:
+    from codit.backends.base import GenerationParams
+    from codit.backends.spec import BackendConfig, open_backend, parse_spec
+
+    server, _ = tiny
+    assert parse_spec(f"codit:{server.root}").base_url == server.url
+    assert parse_spec("codit:a+b").kind == "codit"
+    conversations = [user(p) for p in PROMPTS[:2]]
+    params = GenerationParams(max_new_tokens=MAX_TOKENS)
+    over_http = open_backend(f"codit:{server.root}").generate(conversations, params)
+    local = open_backend("codit:tiny-instruct+tiny-base", BackendConfig(device="cpu"))
+    assert local.kind == "codit" and local.model == "tiny-instruct+tiny-base"
+    in_process = local.generate(conversations, params)
+    expected = offline(PROMPTS[:2])
+    assert [r.text for r in over_http] == [r.text for r in in_process] == expected
+
+
 # ---- bad requests -------------------------------------------------------------------------
 def test_bad_requests_get_openai_error_bodies_and_the_server_keeps_serving(tiny) -> None:
     server, _ = tiny
