@@ -333,6 +333,50 @@ def test_a_client_that_disconnects_mid_stream_frees_its_slot(tok) -> None:
         server.stop()
 
 
+def test_a_client_that_disconnects_before_a_whole_answer_frees_its_slot(tok) -> None:
+    engine = FakeEngine(tok, length=10**6, delay=0.002)
+    server, service = fake_server(tok, engine, max_tokens_limit=10**6)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        body = {"model": "codit", "messages": user("hi"), "max_tokens": 10**6}
+        conn.request(
+            "POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"}
+        )
+        assert wait_until(lambda: engine.running() == 1)
+        conn.sock.shutdown(socket.SHUT_RDWR)
+        conn.close()
+        assert wait_until(lambda: engine.running() == 0) and len(engine.cancelled) == 1
+        assert service.scheduler.in_flight() == 0
+    finally:
+        server.stop()
+
+
+def test_health_says_loading_until_the_models_are_ready(tok) -> None:
+    release = threading.Event()
+    engine = FakeEngine(tok, length=2)
+
+    def slow_load() -> ServedModel:
+        release.wait(60)
+        return ServedModel(tok, engine, None, {}, {})
+
+    background = BackgroundServer(create_app(Service(ServeConfig(), slow_load)))
+    background._thread.start()  # no waiting for readiness here
+    try:
+        assert wait_until(lambda: _status(background.port, "/health") == 503)
+        status, headers, body = post(
+            background,
+            "/v1/chat/completions",
+            json.dumps({"model": "codit", "messages": user("x")}).encode(),
+        )
+        assert status == 503 and body["error"]["code"] == "loading" and "retry-after" in headers
+        release.set()
+        assert wait_until(lambda: _status(background.port, "/health") == 200)
+        assert client(background).chat.completions.create(model="codit", messages=user("x")).choices
+    finally:
+        release.set()
+        background.stop()
+
+
 def test_a_request_past_the_timeout_is_cancelled_with_504(tok) -> None:
     engine = FakeEngine(tok, length=10**6, delay=0.002)
     server, service = fake_server(tok, engine, request_timeout=0.5, max_tokens_limit=10**6)
@@ -437,12 +481,16 @@ def test_sigterm_during_load_drains_and_exits_cleanly(tmp_path: Path) -> None:
             proc.kill()
 
 
-def _healthy(port: int) -> bool:
+def _status(port: int, path: str) -> int | None:
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        conn.request("GET", "/health")
-        ok = conn.getresponse().status == 200
+        conn.request("GET", path)
+        status = conn.getresponse().status
         conn.close()
-        return ok
+        return status
     except OSError:
-        return False
+        return None
+
+
+def _healthy(port: int) -> bool:
+    return _status(port, "/health") == 200

@@ -36,8 +36,9 @@ def register(subparsers: Any) -> None:
         help="serve CoDIT decoding as an OpenAI-compatible HTTP endpoint",
         description="An OpenAI-compatible server (/v1/chat/completions, /v1/completions, "
         "/v1/models, /health) whose every answer is decoded by codit's engine: concurrent "
-        "requests share its continuous batch. Request fields mode, alpha, beta and rule "
-        "override the server's defaults per request. SIGTERM drains requests in flight.",
+        "requests share its continuous batch. Request fields mode, alpha and beta "
+        "override the server's defaults per request; a request's rule must match --rule. "
+        "SIGTERM drains requests in flight.",
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
