@@ -341,8 +341,7 @@ class _Run:
         try:
             left = len(done)
             while left:
-                event = await self._next(ticket, gone)
-                kind, index, value = event
+                kind, index, value = await self._next_or_gone(ticket, gone)
                 if kind == "error":
                     raise APIError(500, value, type="server_error")
                 if kind == "done":
@@ -353,20 +352,35 @@ class _Run:
             gone.cancel()
         return done
 
-    async def _next(self, ticket: Ticket, gone: asyncio.Future[None] | None) -> Any:
+    async def _next_or_gone(self, ticket: Ticket, gone: asyncio.Future[None]) -> Any:
+        """The next event; a 499 once the client has gone, a 504 past the deadline."""
         left = self.deadline - time.monotonic()
-        get = asyncio.ensure_future(ticket.events.get())
-        waits: set[asyncio.Future[Any]] = {get} if gone is None else {get, gone}
+        get: asyncio.Future[Any] = asyncio.ensure_future(ticket.events.get())
+        waits: set[asyncio.Future[Any]] = {get, gone}
         finished, _ = await asyncio.wait(
             waits, timeout=max(left, 0), return_when=asyncio.FIRST_COMPLETED
         )
         if get in finished:
             return get.result()
         get.cancel()
-        if gone is not None and gone in finished:
+        if gone in finished:
             # The client left: its rows are cancelled (``answer``), and this reply goes nowhere.
             raise APIError(499, "the client closed the connection", code="client_closed")
-        raise APIError(
+        raise self._timeout()
+
+    async def _wait(self, ticket: Ticket) -> Any:
+        """The next event, waiting at most until the deadline (then a 504 ``APIError``)."""
+        event = _ready(ticket)
+        if event is not None:
+            return event
+        try:
+            async with asyncio.timeout(max(self.deadline - time.monotonic(), 0)):
+                return await ticket.events.get()
+        except TimeoutError:
+            raise self._timeout() from None
+
+    def _timeout(self) -> APIError:
+        return APIError(
             504,
             f"the request ran past {self.service.config.request_timeout:g} s "
             "(--request-timeout) and was cancelled",
@@ -400,26 +414,33 @@ class _Run:
                     ],
                 )
             while left:
+                pieces: list[str] = []
                 try:
-                    event_kind, index, value = await self._next(ticket, None)
-                    if event_kind == "error":
-                        raise APIError(500, value, type="server_error")
-                    assert index is not None
-                    if event_kind == "tokens":
-                        delta = texts[index].push(value)
-                        if delta:
-                            yield self._chunk(kind, [self._delta(index, delta, None)])
-                        continue
-                    done = _checked(value)
+                    event = await self._wait(ticket)
+                    while event is not None:  # everything that is there goes out in one write
+                        event_kind, index, value = event
+                        if event_kind == "error":
+                            raise APIError(500, value, type="server_error")
+                        assert index is not None
+                        if event_kind == "tokens":
+                            delta = texts[index].push(value)
+                            if delta:
+                                pieces.append(self._chunk(kind, [self._delta(index, delta, None)]))
+                        else:
+                            done = _checked(value)
+                            rest = texts[index].finish(done.text)
+                            if rest:
+                                pieces.append(self._chunk(kind, [self._delta(index, rest, None)]))
+                            finish = self._delta(index, None, done.finish_reason)
+                            pieces.append(self._chunk(kind, [finish]))
+                            tokens += done.completion_tokens
+                            left -= 1
+                        event = _ready(ticket)
                 except APIError as err:
-                    yield _sse(err.body())
+                    yield "".join(pieces) + _sse(err.body())
                     return
-                rest = texts[index].finish(done.text)
-                if rest:
-                    yield self._chunk(kind, [self._delta(index, rest, None)])
-                yield self._chunk(kind, [self._delta(index, None, done.finish_reason)])
-                tokens += done.completion_tokens
-                left -= 1
+                if pieces:
+                    yield "".join(pieces)
             options = self.req.stream_options
             if options is not None and options.include_usage:
                 chunk = protocol.envelope(kind, self.rid, self.model, [])
@@ -437,6 +458,14 @@ class _Run:
         if self.kind == "chat":
             return protocol.chat_delta(index, {} if text is None else {"content": text}, finish)
         return protocol.text_choice(index, text or "", finish)
+
+
+def _ready(ticket: Ticket) -> Any:
+    """An event already on the ticket's queue, or None."""
+    try:
+        return ticket.events.get_nowait()
+    except asyncio.QueueEmpty:
+        return None
 
 
 def _checked(done: Any) -> Any:

@@ -58,12 +58,19 @@ class Ticket:
     open: set[int] = field(default_factory=set)  # indices not finished yet (engine thread only)
 
     def push(self, batch: list[tuple[str, int | None, Any]]) -> None:
-        def put() -> None:
-            for event in batch:
-                self.events.put_nowait(event)
+        _deliver(self.loop, [(self, batch)])
 
-        with suppress(RuntimeError):  # the loop is closed: nobody is listening any more
-            self.loop.call_soon_threadsafe(put)
+
+def _deliver(loop: asyncio.AbstractEventLoop, items: list[tuple[Ticket, list[Any]]]) -> None:
+    """Put each ticket's events on its queue, in one wake-up of ``loop``."""
+
+    def put() -> None:
+        for ticket, batch in items:
+            for event in batch:
+                ticket.events.put_nowait(event)
+
+    with suppress(RuntimeError):  # the loop is closed: nobody is listening any more
+        loop.call_soon_threadsafe(put)
 
 
 class Scheduler:
@@ -225,5 +232,8 @@ class Scheduler:
             with self._cond:
                 self._in_flight -= finished
                 self.counts["completed"] += finished
+        by_loop: dict[int, tuple[asyncio.AbstractEventLoop, list[tuple[Ticket, list[Any]]]]] = {}
         for ticket, events in batches.values():
-            ticket.push(events)
+            by_loop.setdefault(id(ticket.loop), (ticket.loop, []))[1].append((ticket, events))
+        for loop, items in by_loop.values():  # one wake-up per loop and step, not per request
+            _deliver(loop, items)
