@@ -96,6 +96,15 @@ class Service:
             )
         return self.model, self.scheduler
 
+    async def accept(self, request: Request, cls: type[Any]) -> tuple[ServedModel, Scheduler, Any]:
+        """The checks every completion request passes first, in order; its parsed body."""
+        self.check_key(request)
+        served, scheduler = self.ready()
+        body = parse_body(await read_body(request, self.config.max_body_bytes), self.config)
+        req = protocol.parse(cls, body)
+        check_model(req.model, self.config)
+        return served, scheduler, req
+
     def check_key(self, request: Request) -> None:
         """Constant-time comparison of the bearer token with the configured key."""
         if self._key is None:
@@ -142,11 +151,7 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Any:
-        service.check_key(request)
-        served, scheduler = service.ready()
-        body = parse_body(await read_body(request, config.max_body_bytes), config)
-        req = protocol.parse(ChatRequest, body)
-        check_model(req.model, config)
+        served, scheduler, req = await service.accept(request, ChatRequest)
         if len(req.messages) > config.max_messages:
             raise APIError(
                 400,
@@ -169,11 +174,7 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post("/v1/completions")
     async def completions(request: Request) -> Any:
-        service.check_key(request)
-        served, scheduler = service.ready()
-        body = parse_body(await read_body(request, config.max_body_bytes), config)
-        req = protocol.parse(CompletionRequest, body)
-        check_model(req.model, config)
+        served, scheduler, req = await service.accept(request, CompletionRequest)
         prompts = text_prompts(req.prompt, served)
         if len(prompts) * req.n > config.max_n:
             raise APIError(
