@@ -24,8 +24,8 @@ from codit.backends.cache import ResponseCache
 from codit.errors import ConfigError
 
 _EXAMPLE = (
-    "local:MODEL_OR_PATH, openai:MODEL@BASE_URL (e.g. openai:qwen3-8b@http://localhost:8000/v1), "
-    "codit:INSTRUCT+BASE or codit:http://HOST:PORT"
+    "local:MODEL_OR_PATH or openai:MODEL@BASE_URL (e.g. openai:qwen3-8b@http://localhost:8000/v1)"
+    ", or codit:INSTRUCT+BASE / codit:http://HOST:PORT for CoDIT"
 )
 _OPENAI = re.compile(r"^openai:(?P<model>[^@\s]+?)(?:@(?P<url>https?://\S+))?$")
 
