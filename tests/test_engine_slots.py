@@ -427,3 +427,28 @@ def test_engine_private_apis(tokenizer):
         assert all(s[2] is None for s in seen), "a mask was built for the custom attention"
     finally:
         attention.register()
+
+
+def test_bucketed_graph_step_equals_the_plain_step_on_cpu(models64, tokenizer):
+    """The step the CUDA graphs capture (padded width, bucketed span), run eagerly here."""
+    from codit.decoding import graphs
+
+    class Eager:
+        keys: list = []
+
+        def run(self, key, step):
+            self.keys.append(key)
+            return step()
+
+    assert [graphs.width_bucket(w, 40) for w in (1, 3, 5, 9, 33, 40)] == [1, 4, 8, 16, 40, 40]
+    assert [graphs.span_bucket(s, 600) for s in (1, 256, 257, 599)] == [256, 256, 512, 600]
+    config = DecodingConfig(mode="codit", max_new_tokens=20, **GREEDY)
+    reqs = requests(tokenizer, PROMPTS * 2, max_new=[3, 11, 1, 20, 5, 14, 2, 6, 8, 4])
+    reqs = [Request(f"{r.key}-{i}", r.prompt_ids, r.max_new_tokens) for i, r in enumerate(reqs)]
+    plain = run(models64, tokenizer, config, batch_size=5, reqs=reqs)
+    engine = engine_for(models64, tokenizer, config, batch_size=5)
+    engine.cuda_graphs, engine._graphs = True, Eager()
+    got = {c.key: c for c in engine.generate(reqs)}
+    assert tokens(got) == tokens(plain)
+    widths, spans = {k[0] for k in Eager.keys}, {k[1] for k in Eager.keys}
+    assert len(widths) > 1 and widths <= {1, 2, 4, 5} and spans == {256}

@@ -135,8 +135,10 @@ def prefill_mask(start: int, size: int, window: int, device: torch.device) -> to
 
 def additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """A bool mask as 0 / -inf in ``dtype`` (SDPA on CPU runs ~3x faster with it)."""
-    zero = torch.zeros((), dtype=dtype, device=mask.device)
-    return torch.where(mask, zero, torch.tensor(float("-inf"), dtype=dtype, device=mask.device))
+    # kernels with scalar arguments only: no host-to-device copy, so CUDA graphs can capture it
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(
+        ~mask, float("-inf")
+    )
 
 
 def _attend(

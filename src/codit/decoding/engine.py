@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from codit.decoding import attention
+from codit.decoding import attention, graphs
 from codit.decoding.config import DecodingConfig, RowSettings
 from codit.decoding.contrastive import SCORE_RULES, row_scores
 from codit.decoding.kvcache import SlotCache, bytes_per_token, free_bytes, parse_memory
@@ -200,6 +200,11 @@ class PairEngine:
         self._peak_allocated = 0
         self._peak_held = 0
         self._warned_slot = False
+        # CUDA graphs of the decoding step, when both models share one CUDA device
+        self.cuda_graphs = self.device.type == "cuda" and all(
+            d == self.device for d in self.devices
+        )
+        self._graphs: graphs.StepGraphs | None = None
 
     # ---- public -------------------------------------------------------------------------
     def generate(self, requests: Iterable[Request]) -> Iterator[Completion]:
@@ -291,8 +296,10 @@ class PairEngine:
                 admitted.append(row)
         if not running and not admitted:
             return out
-        logits = self._forward_step(running, admitted)
-        ids = self._draw(logits)
+        if running and not admitted and self.cuda_graphs:
+            ids = self._graph_step(running)
+        else:
+            ids = self._draw(self._forward_step(running, admitted))
         # the one host sync of the step
         drawn = ids.tolist()
         self._last[: len(drawn)] = ids
@@ -305,6 +312,24 @@ class PairEngine:
         return out
 
     # ---- one step -----------------------------------------------------------------------
+    def _graph_step(self, running: list[_Row]) -> torch.Tensor:
+        """The decoding step of ``running`` rows as a replayed CUDA graph; (B,) ids."""
+        if self._graphs is None:
+            self._graphs = graphs.StepGraphs()
+        width = graphs.width_bucket(max(r.slot for r in running) + 1, self.batch_size)
+        span = graphs.span_bucket(max(r.length for r in running) + 1, self.slot_tokens)
+        for c in self.caches:
+            c.readable(span)
+        kinds = sorted(self._kinds)
+        setting = kinds[0] if len(kinds) == 1 else ("mixed", any(k[2] for k in kinds))
+        ids = self._graphs.run(
+            (width, span, setting), lambda: self._draw(self._decode(width, span))
+        )
+        self._pos[:width] += self._alive[:width]
+        for r in running:
+            r.length += 1
+        return ids
+
     def _forward_step(self, running: list[_Row], admitted: list[_Row]) -> list[torch.Tensor]:
         """(B, V) logits per model for slots 0 .. B-1 (the rows to draw for)."""
         decoded: list[torch.Tensor] = []
