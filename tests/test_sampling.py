@@ -281,3 +281,20 @@ def test_all_greedy_batch_needs_no_noise(monkeypatch):
     assert _draw(scores, 0.0).tolist() == scores.argmax(-1).tolist()
     with pytest.raises(AssertionError):
         _draw(scores, 1.0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_noise_and_draws_are_the_same_on_cuda_and_cpu():
+    seeds = torch.randint(0, 2**62, (16,))
+    steps = torch.randint(0, 5000, (16,))
+    cpu = sampling.noise_bits(seeds, steps, 151936)
+    cuda = sampling.noise_bits(seeds.cuda(), steps.cuda(), 151936)
+    assert torch.equal(cpu, cuda.cpu())
+    scores = torch.randn(16, 151936, dtype=torch.float64)  # no reduction-order ties at this size
+    args = (torch.full((16,), 0.7), torch.zeros(16, dtype=torch.long), torch.ones(16))
+    a = sample(scores, *args, seeds, steps, filtering=False)
+    b = sample(
+        scores.cuda(), *(x.cuda() for x in args), seeds.cuda(), steps.cuda(), filtering=False
+    )
+    assert torch.equal(a, b.cpu())
