@@ -412,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--length-check-shape", default="small")
     parser.add_argument("--length-check-batch", type=int, default=8)
+    parser.add_argument(
+        "--length-check-methods", default="", help="comma list; default: the grid's methods"
+    )
     parser.add_argument("--skip-long-tail", action="store_true")
     parser.add_argument("--quick", action="store_true", help="the small long-tail variant")
     parser.add_argument("--long-tail-shape", default="small")
@@ -461,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     if marks and max(marks) > args.prompt_len + args.new_tokens:
         parser.error("--context-marks must not exceed --prompt-len + --new-tokens")
     lengths = [int(n) for n in args.length_check.split(",") if n]
+    length_methods = [m for m in args.length_check_methods.split(",") if m] or methods
+    if any(m not in methods for m in length_methods):
+        parser.error("--length-check-methods must be among --anchors and --methods")
     where = (
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
         if device.type == "cpu"
@@ -473,7 +479,6 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     results = []
-    anchors_run = [m for m in methods if m in ANCHORS]
     header = "".join(f"{m:>12}" for m in methods)
     print(f"{'shape':<14}{'batch':>6}{header}{'direct/best':>12}{'contr/best':>11}{'peak MB':>9}")
     length_scaling = None
@@ -520,12 +525,13 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"    {k:<12} tok/s by context: {w}")
         if lengths and shape == args.length_check_shape:
             b = args.length_check_batch
-            per: dict[str, list[float]] = {m: [] for m in methods}
+            per: dict[str, list[float]] = {m: [] for m in length_methods}
             for n in lengths:
                 work = fixed_workload(b, args.prompt_len, n, vocab, 1000 + n)
-                runs = cell(instruct, base, work, b, device, methods, args.repeats)
+                runs = cell(instruct, base, work, b, device, length_methods, args.repeats)
                 for m, r in runs.items():
                     per[m].append(round(work.tokens / r.seconds, 2))
+            anchors_run = [m for m in length_methods if m in ANCHORS]
             best = [max(per[a][i] for a in anchors_run) for i in range(len(lengths))]
             length_scaling = {
                 "shape": shape,
