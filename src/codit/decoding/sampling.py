@@ -6,13 +6,16 @@ distribution).
 
 ``sample`` is the engine's path: one vectorised draw for the whole batch, every setting a
 per-row tensor. The randomness is counter-based: token ``j`` of the row drawing its ``step``-th
-token gets the uniform ``hash(seed, step, j)``, computed with exact 32-bit integer arithmetic on
-int64 tensors (no overflow anywhere, so CPU and CUDA give the same bits), and the row takes
+token gets the uniform ``hash(seed, step, j)``, computed with integer tensor ops only (per-row
+keys in int64 without overflow, the B x V pass in int32 with products modulo 2**32), so CPU and
+CUDA give the same bits, and the row takes
 ``argmax(scores / T - log(-log u))`` (Gumbel-max, i.e. the exponential race
 ``argmax p / E`` with ``E = -log u``), which is an exact draw from ``softmax(scores / T)``. A
 row's token therefore depends only on its own seed, step and scores, never on its neighbours,
 the batch size, the order of rows or a generator's state: reruns, resumed runs and rows that
-join a batch midway reproduce it exactly.
+join a batch midway reproduce it exactly. Top-k/top-p run only when the caller says a row
+uses them; on CPU they sort only the best ``CANDIDATES`` tokens of a row when that settles the
+cut (see ``filter_top_k_top_p``).
 
 ``next_tokens`` (per-row ``torch.Generator`` loop) and the scalar warpers are the older path,
 kept for the callers that still pass scalar settings.
