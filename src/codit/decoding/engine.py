@@ -36,16 +36,9 @@ from codit.decoding import attention, graphs
 from codit.decoding.config import DecodingConfig, RowSettings
 from codit.decoding.contrastive import SCORE_RULES, row_scores
 from codit.decoding.kvcache import SlotCache, bytes_per_token, free_bytes, parse_memory
+from codit.decoding.sampling import sample
+from codit.decoding.stops import StopWatch
 from codit.errors import CoditError, ConfigError
-
-try:  # the vectorised sampler and the incremental stop watch (helper "sampling")
-    from codit.decoding.sampling import sample  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - until they land
-    from codit.decoding.standin import sample
-try:
-    from codit.decoding.stops import StopWatch  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover
-    from codit.decoding.standin import StopWatch  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
