@@ -85,9 +85,10 @@ def bytes_per_token(model: Any) -> int:
 
 
 def free_bytes(device: torch.device) -> int:
-    """Free memory on ``device`` (CUDA: the driver's count; CPU: MemAvailable)."""
+    """Free memory on ``device`` (CUDA: the driver's count plus what torch holds unused)."""
     if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(torch.cuda.mem_get_info(device)[0]) + cached
     try:
         with open("/proc/meminfo") as f:
             for line in f:
