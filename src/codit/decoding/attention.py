@@ -10,7 +10,9 @@ the ``codit_slots`` keyword, which transformers hands on untouched to every atte
   the query attends to its slot's first ``T`` positions (the longest live row, or a bucket),
   with a (B, 1, 1, T) mask that hides other rows' lengths and, for sliding-window layers, the
   positions that fell out of the window.
-- ``Prefill``: a chunk of one prompt, written into one slot at ``start``; the chunk attends to
+- ``PrefillBatch``: several short prompts, left-padded to one width, each written into its
+  own slot; they attend only to their own tokens.
+- ``Prefill``: a chunk of one long prompt, written into one slot at ``start``; the chunk attends to
   the slot's first ``start + C`` positions (a view, no copy) with a causal mask.
 
 Grouped-query attention is done without repeating K/V: the query (B, H, T, d) is viewed as
@@ -46,12 +48,14 @@ class Decode:
     cache: Any
     positions: torch.Tensor
     span: int
-    masks: dict[int, torch.Tensor] = field(default_factory=dict)
+    masks: dict[tuple[int, torch.dtype], torch.Tensor] = field(default_factory=dict)
 
-    def mask(self, window: int) -> torch.Tensor:
-        if window not in self.masks:
-            self.masks[window] = decode_mask(self.positions, self.span, window)
-        return self.masks[window]
+    def mask(self, window: int, dtype: torch.dtype) -> torch.Tensor:
+        """The additive mask for one window, built once per step."""
+        if (window, dtype) not in self.masks:
+            ok = decode_mask(self.positions, self.span, window)
+            self.masks[window, dtype] = additive(ok, dtype)
+        return self.masks[window, dtype]
 
 
 @dataclass
@@ -67,6 +71,41 @@ class Prefill:
     def mask(self, window: int, device: torch.device) -> torch.Tensor:
         if window not in self.masks:
             self.masks[window] = prefill_mask(self.start, self.size, window, device)
+        return self.masks[window]
+
+
+@dataclass
+class PrefillBatch:
+    """Several whole prompts in one forward, left-padded to a common width ``L``.
+
+    Row ``i``'s tokens sit in columns ``offsets[i] .. L-1`` and go to positions
+    ``0 .. L-1-offsets[i]`` of slot ``slots[i]``; they attend only to each other (the prompt
+    fits in one chunk, so nothing is read from the cache).
+
+    Attributes:
+        cache: the model's ``SlotCache``.
+        offsets: (n,) long, the padding columns of each row.
+        write_rows, write_slots, write_positions, write_columns: (N,) long over the real
+            tokens: batch row, slot, position in the slot and column in the chunk.
+    """
+
+    cache: Any
+    offsets: torch.Tensor
+    write_rows: torch.Tensor
+    write_slots: torch.Tensor
+    write_positions: torch.Tensor
+    write_columns: torch.Tensor
+    masks: dict[int, torch.Tensor] = field(default_factory=dict)
+
+    def mask(self, window: int, width: int) -> torch.Tensor:
+        """(n, width, width) bool: causal over the row's real tokens, pads see themselves."""
+        if window not in self.masks:
+            col = torch.arange(width, device=self.offsets.device)
+            q, k = col.view(1, -1, 1), col.view(1, 1, -1)
+            ok = (k <= q) & (k >= self.offsets.view(-1, 1, 1))
+            if window > 0:
+                ok &= k > q - window
+            self.masks[window] = ok | (k == q)
         return self.masks[window]
 
 
@@ -94,6 +133,14 @@ def prefill_mask(start: int, size: int, window: int, device: torch.device) -> to
     return ok
 
 
+def additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A bool mask as 0 / -inf in ``dtype`` (SDPA on CPU runs ~3x faster with it)."""
+    # kernels with scalar arguments only: no host-to-device copy, so CUDA graphs can capture it
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(
+        ~mask, float("-inf")
+    )
+
+
 def _attend(
     query: torch.Tensor,
     keys: torch.Tensor,
@@ -102,7 +149,7 @@ def _attend(
     scaling: float | None,
     softcap: float | None,
 ) -> torch.Tensor:
-    """SDPA with query (B, Hkv, Q, d), keys/values (B, Hkv, T, d), bool mask broadcastable."""
+    """SDPA: query (B, Hkv, Q, d), keys/values (B, Hkv, T, d), additive mask broadcastable."""
     if softcap is None:
         return torch.nn.functional.scaled_dot_product_attention(
             query, keys, values, attn_mask=mask, scale=scaling
@@ -110,7 +157,7 @@ def _attend(
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
     scores = torch.matmul(query, keys.transpose(-1, -2)) * scale
     scores = torch.tanh(scores / softcap) * softcap
-    scores = scores.masked_fill(~mask, float("-inf"))
+    scores = scores + mask
     probs = torch.softmax(scores.float(), dim=-1).to(values.dtype)
     return torch.matmul(probs, values)
 
@@ -125,7 +172,7 @@ def slot_attention_forward(
     dropout: float = 0.0,  # noqa: ARG001 - inference only
     sliding_window: int | None = None,
     softcap: float | None = None,
-    codit_slots: Decode | Prefill | None = None,
+    codit_slots: Decode | Prefill | PrefillBatch | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """The attention function transformers calls: query (B, H, T, d), key/value (B, Hkv, T, d).
@@ -150,7 +197,17 @@ def slot_attention_forward(
         span = codit_slots.span
         keys = keys_buf[:batch, :, :span]
         values = values_buf[:batch, :, :span]
-        mask = codit_slots.mask(window)
+        mask = codit_slots.mask(window, query.dtype)
+    elif isinstance(codit_slots, PrefillBatch):
+        st = codit_slots
+        keys_buf[st.write_slots, :, st.write_positions] = key[st.write_rows, :, st.write_columns]
+        values_buf[st.write_slots, :, st.write_positions] = value[
+            st.write_rows, :, st.write_columns
+        ]
+        keys, values = key, value
+        causal = st.mask(window, length)
+        mask = causal.unsqueeze(1).expand(batch, group, length, length)
+        mask = additive(mask.reshape(batch, 1, group * length, length), query.dtype)
     else:
         s, start, size = codit_slots.slot, codit_slots.start, codit_slots.size
         keys_buf[s, :, start : start + size] = key[0]
@@ -159,6 +216,7 @@ def slot_attention_forward(
         values = values_buf[s : s + 1, :, : start + size]
         causal = codit_slots.mask(window, key.device)
         mask = causal.unsqueeze(0).expand(group, size, start + size).reshape(group * size, -1)
+        mask = additive(mask, query.dtype)
     out = _attend(q, keys, values, mask, scaling, softcap)
     out = out.view(batch, heads, length, dim).transpose(1, 2).contiguous()
     return out, None

@@ -32,20 +32,13 @@ from typing import Any
 
 import torch
 
-from codit.decoding import attention
+from codit.decoding import attention, graphs
 from codit.decoding.config import DecodingConfig, RowSettings
 from codit.decoding.contrastive import SCORE_RULES, row_scores
 from codit.decoding.kvcache import SlotCache, bytes_per_token, free_bytes, parse_memory
+from codit.decoding.sampling import sample
+from codit.decoding.stops import StopWatch
 from codit.errors import CoditError, ConfigError
-
-try:  # the vectorised sampler and the incremental stop watch (helper "sampling")
-    from codit.decoding.sampling import sample  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - until they land
-    from codit.decoding.standin import sample
-try:
-    from codit.decoding.stops import StopWatch  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover
-    from codit.decoding.standin import StopWatch  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +97,11 @@ class _Row:
     tokens: list[int] = field(default_factory=list)
 
     @property
-    def kind(self) -> tuple[float, float, bool]:
-        """What the batch-wide fast paths depend on: (alpha, beta, filtering)."""
+    def kind(self) -> tuple[float, float, bool, bool]:
+        """What the batch-wide fast paths depend on: (alpha, beta, filtering, sampling)."""
         c = self.config
-        return (c.alpha, c.beta, c.temperature > 0 and (c.top_k > 0 or c.top_p < 1.0))
+        sampling = c.temperature > 0
+        return (c.alpha, c.beta, sampling and (c.top_k > 0 or c.top_p < 1.0), sampling)
 
 
 def row_seed(seed: int, key: str) -> int:
@@ -194,11 +188,16 @@ class PairEngine:
         self._queue: deque[Request] = deque()
         self._rows: list[_Row | None] = [None] * slots
         self._free = list(range(slots))  # a heap: the lowest free slot is taken first
-        self._kinds: Counter[tuple[float, float, bool]] = Counter()
+        self._kinds: Counter[tuple[float, float, bool, bool]] = Counter()
         self._pending: list[Completion] = []  # cancelled rows, reported by the next step
         self._peak_allocated = 0
         self._peak_held = 0
         self._warned_slot = False
+        # CUDA graphs of the decoding step, when both models share one CUDA device
+        self.cuda_graphs = self.device.type == "cuda" and all(
+            d == self.device for d in self.devices
+        )
+        self._graphs: graphs.StepGraphs | None = None
 
     # ---- public -------------------------------------------------------------------------
     def generate(self, requests: Iterable[Request]) -> Iterator[Completion]:
@@ -290,20 +289,40 @@ class PairEngine:
                 admitted.append(row)
         if not running and not admitted:
             return out
-        logits = self._forward_step(running, admitted)
-        ids = self._draw(logits)
+        if running and not admitted and self.cuda_graphs:
+            ids = self._graph_step(running)
+        else:
+            ids = self._draw(self._forward_step(running, admitted))
         # the one host sync of the step
         drawn = ids.tolist()
         self._last[: len(drawn)] = ids
         self._steps[: len(drawn)] += self._alive[: len(drawn)]
         finished = self._advance(running + admitted, drawn, out)
+        self.kv_stats()  # keeps the peaks
         if finished:
             self._release(finished)
             self._compact()
-        self.kv_stats()  # keeps the peaks
         return out
 
     # ---- one step -----------------------------------------------------------------------
+    def _graph_step(self, running: list[_Row]) -> torch.Tensor:
+        """The decoding step of ``running`` rows as a replayed CUDA graph; (B,) ids."""
+        if self._graphs is None:
+            self._graphs = graphs.StepGraphs()
+        width = graphs.width_bucket(max(r.slot for r in running) + 1, self.batch_size)
+        span = graphs.span_bucket(max(r.length for r in running) + 1, self.slot_tokens)
+        for c in self.caches:
+            c.readable(span)
+        kinds = sorted(self._kinds)
+        setting = kinds[0] if len(kinds) == 1 else ("mixed", any(k[2] for k in kinds))
+        ids = self._graphs.run(
+            (width, span, setting), lambda: self._draw(self._decode(width, span))
+        )
+        self._pos[:width] += self._alive[:width]
+        for r in running:
+            r.length += 1
+        return ids
+
     def _forward_step(self, running: list[_Row], admitted: list[_Row]) -> list[torch.Tensor]:
         """(B, V) logits per model for slots 0 .. B-1 (the rows to draw for)."""
         decoded: list[torch.Tensor] = []
@@ -311,16 +330,22 @@ class PairEngine:
             width = max(r.slot for r in running) + 1
             span = max(r.length for r in running) + 1
             for c in self.caches:
-                c.reserve(span)
+                c.readable(span)
             decoded = self._decode(width, span)
             self._pos[:width] += self._alive[:width]
             for r in running:
                 r.length += 1
         if not admitted:
             return decoded
-        prefilled = [self._prefill(r) for r in admitted]
-        width = max([r.slot + 1 for r in admitted] + [d.shape[0] for d in decoded[:1]])
-        index = torch.tensor([r.slot for r in admitted], device=self.device)
+        order: list[_Row] = []
+        prefilled: list[list[torch.Tensor]] = []  # per group, per model: (n, V)
+        for group in self._prefill_groups(admitted):
+            order += group
+            long = len(group[0].prompt) > self.prefill_chunk
+            prefilled.append(self._prefill(group[0]) if long else self._prefill_batch(group))
+        self._activate(order)
+        width = max([r.slot + 1 for r in order] + [d.shape[0] for d in decoded[:1]])
+        index = torch.tensor([r.slot for r in order], device=self.device)
         merged = []
         for i in range(len(self.models)):
             full = prefilled[0][i].new_zeros(width, self.vocab_size)
@@ -329,6 +354,27 @@ class PairEngine:
             full.index_copy_(0, index, torch.cat([p[i] for p in prefilled]))
             merged.append(full)
         return merged
+
+    def _prefill_groups(self, rows: list[_Row]) -> list[list[_Row]]:
+        """Long prompts alone (chunked); short ones in groups that pad at most ~25%."""
+        groups: list[list[_Row]] = []
+        current: list[_Row] = []
+        total = 0
+        budget = 8 * self.prefill_chunk  # tokens per batched forward, padding included
+        for row in sorted(rows, key=lambda r: len(r.prompt)):
+            n = len(row.prompt)
+            if n > self.prefill_chunk:
+                groups.append([row])
+                continue
+            width = (len(current) + 1) * n
+            if current and (width > 1.25 * (total + n) or width > budget):
+                groups.append(current)
+                current, total = [], 0
+            current.append(row)
+            total += n
+        if current:
+            groups.append(current)
+        return groups
 
     def _forward(self, i: int, input_ids: torch.Tensor, positions: torch.Tensor, state: Any):
         model = self.models[i]
@@ -360,7 +406,7 @@ class PairEngine:
         ids = row.prompt
         n = len(ids)
         for c in self.caches:
-            c.reserve(n)
+            c.readable(n)
         out = []
         for i, dev in enumerate(self.devices):
             full = torch.tensor(ids, device=dev).unsqueeze(0)
@@ -373,16 +419,52 @@ class PairEngine:
             assert logits is not None
             out.append(logits)
         row.length = n
-        s, d = row.slot, row.config
-        self._pos[s] = n
-        self._alive[s] = 1
-        self._steps[s] = 0
-        self._seeds[s] = row_seed(d.seed, row.key)
-        self._top_k[s] = d.top_k
-        self._floats[:, s] = torch.tensor(
-            [d.temperature, d.top_p, d.alpha, d.beta], dtype=torch.float64
-        )
         return out
+
+    def _prefill_batch(self, rows: list[_Row]) -> list[torch.Tensor]:
+        """Prefill short prompts together, left-padded; (n, V) logits per model."""
+        lengths = [len(r.prompt) for r in rows]
+        width = max(lengths)
+        for c in self.caches:
+            c.readable(width)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        positions = torch.zeros((len(rows), width), dtype=torch.long)
+        for j, r in enumerate(rows):
+            n = lengths[j]
+            ids[j, width - n :] = torch.tensor(r.prompt)
+            positions[j, width - n :] = torch.arange(n)
+            r.length = n
+        offsets = torch.tensor([width - n for n in lengths])
+        real = torch.arange(width).unsqueeze(0) >= offsets.unsqueeze(1)
+        rows_idx, cols = real.nonzero(as_tuple=True)
+        slots = torch.tensor([r.slot for r in rows])[rows_idx]
+        out = []
+        for i, dev in enumerate(self.devices):
+            state = attention.PrefillBatch(
+                self.caches[i],
+                offsets.to(dev),
+                rows_idx.to(dev),
+                slots.to(dev),
+                positions[rows_idx, cols].to(dev),
+                cols.to(dev),
+            )
+            out.append(self._forward(i, ids.to(dev), positions.to(dev), state))
+        return out
+
+    def _activate(self, rows: list[_Row]) -> None:
+        """Set the device state of freshly prefilled rows (one copy per tensor)."""
+        index = torch.tensor([r.slot for r in rows], device=self.device)
+        ints = torch.tensor(
+            [[r.length, 1, 0, row_seed(r.config.seed, r.key), r.config.top_k] for r in rows],
+            dtype=torch.long,
+        ).to(self.device)
+        for column, t in enumerate((self._pos, self._alive, self._steps, self._seeds, self._top_k)):
+            t.index_copy_(0, index, ints[:, column])
+        floats = torch.tensor(
+            [[c.temperature, c.top_p, c.alpha, c.beta] for c in (r.config for r in rows)],
+            dtype=torch.float64,
+        ).to(self.device)
+        self._floats.index_copy_(1, index, floats.T)
 
     def _draw(self, logits: list[torch.Tensor]) -> torch.Tensor:
         """Score with the rule and sample one token for each of the B rows of ``logits``."""
@@ -391,8 +473,10 @@ class PairEngine:
         width = post.shape[0]
         kinds = list(self._kinds)
         if len(kinds) == 1:  # one setting for the whole batch: the scalar rule's fast paths
-            alpha, beta, _ = kinds[0]
+            alpha, beta, _, sampling = kinds[0]
             scores = SCORE_RULES[self.decoding.rule](post, base, alpha, beta)
+            if not sampling:
+                return scores.argmax(dim=-1)
         else:
             f = self._floats[:, :width]
             scores = row_scores(self.decoding.rule, post, base, f[2], f[3])

@@ -85,9 +85,10 @@ def bytes_per_token(model: Any) -> int:
 
 
 def free_bytes(device: torch.device) -> int:
-    """Free memory on ``device`` (CUDA: the driver's count; CPU: MemAvailable)."""
+    """Free memory on ``device`` (CUDA: the driver's count plus what torch holds unused)."""
     if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(torch.cuda.mem_get_info(device)[0]) + cached
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -113,17 +114,31 @@ class SlotCache:
         self.capacity = min(slot_tokens, 256) if grow else slot_tokens
         self.keys: dict[int, torch.Tensor] = {}
         self.values: dict[int, torch.Tensor] = {}
-        self.token_bytes = 0  # measured from the allocated layers
+        # Positions below ``zeroed`` hold zeros or real K/V in every slot, so a masked read
+        # there is finite (0 * NaN would poison the attention output); zeroed on demand.
+        self.zeroed = 0
 
     def buffers(self, layer: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The layer's (keys, values) buffers, allocated on first use like ``like`` (B, H, T, d)."""
         keys = self.keys.get(layer)
         if keys is None:
             shape = (self.slots, like.shape[1], self.capacity, like.shape[3])
-            keys = self.keys[layer] = like.new_zeros(shape)
-            self.values[layer] = like.new_zeros(shape)
-            self.token_bytes += 2 * like.shape[1] * like.shape[3] * like.element_size()
+            keys = self.keys[layer] = like.new_empty(shape)
+            values = self.values[layer] = like.new_empty(shape)
+            keys[:, :, : self.zeroed].zero_()
+            values[:, :, : self.zeroed].zero_()
         return keys, self.values[layer]
+
+    def readable(self, span: int) -> None:
+        """Make positions ``0 .. span-1`` of every slot safe to read (masked) and allocated."""
+        self.reserve(span)
+        if span <= self.zeroed:
+            return
+        new = min(self.capacity, max(span, 2 * self.zeroed, 64))
+        for store in (self.keys, self.values):
+            for buf in store.values():
+                buf[:, :, self.zeroed : new].zero_()
+        self.zeroed = new
 
     def reserve(self, positions: int) -> None:
         """Make every slot hold at least ``positions`` (<= ``slot_tokens``) positions."""
@@ -132,7 +147,7 @@ class SlotCache:
         new = min(self.slot_tokens, max(positions, 2 * self.capacity))
         for store in (self.keys, self.values):
             for layer, old in store.items():
-                grown = old.new_zeros(old.shape[0], old.shape[1], new, old.shape[3])
+                grown = old.new_empty(old.shape[0], old.shape[1], new, old.shape[3])
                 grown[:, :, : self.capacity] = old
                 store[layer] = grown
         self.capacity = new
