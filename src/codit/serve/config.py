@@ -47,8 +47,8 @@ class ServeConfig:
     kv_cache_memory: str | None = field(
         default=None,
         metadata={
-            "help": "K/V budget of both models: a fraction of free device memory (0.5) or a "
-            "size (4GB); default: the engine's choice"
+            "help": "K/V cache budget of both models: a size (4GB, 512MiB) or a fraction of "
+            "free device memory (0.5); default 85%% of free GPU memory, grown on demand on CPU"
         },
     )
     queue_size: int = field(
@@ -118,6 +118,13 @@ class ServeConfig:
         ):
             if number < low:
                 problems.append(f"{limit} must be >= {low}, got {number}")
+        if self.kv_cache_memory is not None:
+            from codit.decoding.kvcache import parse_memory
+
+            try:
+                parse_memory(self.kv_cache_memory)
+            except ConfigError as err:
+                problems.append(str(err))
         if self.request_timeout <= 0:
             problems.append(f"--request-timeout must be > 0, got {self.request_timeout}")
         if self.shutdown_grace < 0:
