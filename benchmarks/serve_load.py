@@ -8,9 +8,10 @@ Starts ``codit serve`` as a subprocess (its own process, as in production), then
 - ``server``: ``--clients`` threads posting greedy chat requests (``http.client``, one
   keep-alive connection each, streamed with ``--stream``) until every prompt is answered;
 
-and reports completion tokens per second (best repeat of each), the server/offline ratio, the
-server's request latency percentiles (and time to first token when streaming) and the load
-average. Greedy answers are identical on both sides, so both do the same work.
+and reports completion tokens per second (best repeat of each), the server/offline ratio of
+the bests and the median of each repeat's ratio (offline and server back to back, under the
+same load), the server's request latency percentiles (and time to first token when streaming)
+and the load average. Greedy answers are identical on both sides, so both do the same work.
 
     python benchmarks/serve_load.py --prompts 128 --clients 16 --batch-size 8 --max-tokens 32 \\
         --json benchmarks/results/serve_load_cpu.json
@@ -219,11 +220,18 @@ def main() -> None:
         proc.wait(60)
     best = {k: min(v, key=lambda r: r["seconds"]) for k, v in runs.items()}
     rate = {k: r["tokens"] / r["seconds"] for k, r in best.items()}
+    # Each repeat runs offline and server back to back, so their ratio shares that moment's load.
+    paired = [
+        (s["tokens"] / s["seconds"]) / (o["tokens"] / o["seconds"])
+        for o, s in zip(runs["offline"], runs["server"], strict=True)
+    ]
     result = {
         "settings": vars(args),
         "offline_tokens_per_s": round(rate["offline"], 1),
         "server_tokens_per_s": round(rate["server"], 1),
         "server_over_offline": round(rate["server"] / rate["offline"], 3),
+        "paired_ratios": [round(r, 3) for r in paired],
+        "median_paired_ratio": round(statistics.median(paired), 3),
         "server": best["server"],
         "offline": best["offline"],
         "runs": runs,
