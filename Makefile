@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	# The CPU wheel of PyTorch; a bare `torch` would pull gigabytes of CUDA packages.
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
 	# constraints.txt: the exact versions the tests passed with (`make constraints` rewrites it)
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,api,train,coin,ray]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,api,train,coin,ray,serve]'
 	@touch $(STAMP)
 
 test: setup

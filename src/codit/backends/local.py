@@ -1,4 +1,5 @@
-"""The ``local`` backend: a Hugging Face model run by codit's own engine, in direct mode.
+"""The ``local`` backend: a Hugging Face model run by codit's own engine, in direct mode
+(``local:MODEL``), or with its base model in CoDIT mode (``codit:INSTRUCT+BASE``).
 
 It wraps ``codit.generation.texts.LocalGenerator`` and loads the model on the first call, so
 building a backend from a spec costs nothing. Conversations go to the engine in batches of
@@ -26,6 +27,7 @@ class LocalBackend:
         dtype: the weights' dtype ("auto", "float32", "bfloat16", ...).
         batch_size: conversations per engine call.
         cache: where finished calls are kept, or None.
+        base: the instruct model's base; given, responses are decoded with CoDIT (kind ``codit``).
     """
 
     kind = "local"
@@ -38,8 +40,12 @@ class LocalBackend:
         dtype: str = "auto",
         batch_size: int = 8,
         cache: ResponseCache | None = None,
+        base: str | None = None,
     ):
-        self.model = model
+        self.kind = "codit" if base else "local"
+        self.model = f"{model}+{base}" if base else model
+        self.instruct = model
+        self.base = base
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
@@ -52,7 +58,9 @@ class LocalBackend:
                 from codit.generation.texts import LocalGenerator
             except ImportError as err:
                 raise BackendError(f"codit's local engine cannot be imported: {err}") from None
-            self._generator = LocalGenerator(self.model, device=self.device, dtype=self.dtype)
+            self._generator = LocalGenerator(
+                self.instruct, self.base, device=self.device, dtype=self.dtype
+            )
         return self._generator
 
     def generate(
@@ -68,7 +76,7 @@ class LocalBackend:
             batch = todo[start : start + self.batch_size]
             outputs = self._engine().generate(
                 [conversations[i] for i in batch],
-                mode="direct",
+                mode="codit" if self.base else "direct",
                 max_new_tokens=params.max_new_tokens,
                 temperature=params.temperature,
                 top_p=params.top_p,

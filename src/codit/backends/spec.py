@@ -4,7 +4,10 @@ On the command line a backend is one string:
 
 * ``local:MODEL_OR_PATH`` - a model run by codit's engine, e.g. ``local:tiny-instruct``;
 * ``openai:MODEL@BASE_URL`` - an OpenAI-compatible server, e.g.
-  ``openai:qwen3-8b@http://localhost:8000/v1``; ``openai:MODEL`` alone means the OpenAI API.
+  ``openai:qwen3-8b@http://localhost:8000/v1``; ``openai:MODEL`` alone means the OpenAI API;
+* ``codit:INSTRUCT+BASE`` - CoDIT decoding of the pair in this process (server-default alpha and
+  beta), e.g. ``codit:tiny-instruct+tiny-base``; ``codit:http://HOST:PORT`` - a running
+  ``codit serve`` (its default model name ``codit``), through the openai backend.
 
 ``BackendConfig`` holds everything else (concurrency, timeouts, retries, the cache file, the API
 key's environment variable) and is the single source of those flags.
@@ -22,6 +25,7 @@ from codit.errors import ConfigError
 
 _EXAMPLE = (
     "local:MODEL_OR_PATH or openai:MODEL@BASE_URL (e.g. openai:qwen3-8b@http://localhost:8000/v1)"
+    ", or codit:INSTRUCT+BASE / codit:http://HOST:PORT for CoDIT"
 )
 _OPENAI = re.compile(r"^openai:(?P<model>[^@\s]+?)(?:@(?P<url>https?://\S+))?$")
 
@@ -41,7 +45,8 @@ class BackendSpec:
 
 
 def parse_spec(spec: str) -> BackendSpec:
-    """Parse ``local:MODEL_OR_PATH`` or ``openai:MODEL@BASE_URL``.
+    """Parse ``local:MODEL_OR_PATH``, ``openai:MODEL@BASE_URL``, ``codit:INSTRUCT+BASE`` or
+    ``codit:http://HOST:PORT`` (the last one is an ``openai`` spec for the model ``codit``).
 
     Raises:
         ConfigError: the string is neither form.
@@ -49,6 +54,14 @@ def parse_spec(spec: str) -> BackendSpec:
     spec = spec.strip()
     if spec.startswith("local:") and spec[len("local:") :].strip():
         return BackendSpec("local", spec[len("local:") :].strip())
+    if spec.startswith("codit:"):
+        rest = spec[len("codit:") :].strip()
+        if rest.startswith(("http://", "https://")):
+            url = rest.rstrip("/")
+            return BackendSpec("openai", "codit", url if url.endswith("/v1") else url + "/v1")
+        instruct, plus, base = rest.partition("+")
+        if plus and instruct.strip() and base.strip():
+            return BackendSpec("codit", f"{instruct.strip()}+{base.strip()}")
     match = _OPENAI.match(spec)
     if match:
         return BackendSpec("openai", match["model"], match["url"])
@@ -108,11 +121,15 @@ def open_backend(spec: str | BackendSpec, config: BackendConfig | None = None) -
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
     config = config or BackendConfig()
     cache = ResponseCache(Path(config.cache)) if config.cache else None
-    if parsed.kind == "local":
+    if parsed.kind in ("local", "codit"):
         from codit.backends.local import LocalBackend
 
+        instruct, _, base = (
+            parsed.model.partition("+") if parsed.kind == "codit" else (parsed.model, "", "")
+        )
         return LocalBackend(
-            parsed.model,
+            instruct,
+            base=base or None,
             device=config.device,
             dtype=config.dtype,
             batch_size=config.batch_size,

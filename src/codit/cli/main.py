@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "annotate": "codit.cli.annotate",
     "filter": "codit.cli.filter",
     "select": "codit.cli.select",
+    "serve": "codit.cli.serve",
 }
 
 

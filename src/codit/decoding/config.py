@@ -87,3 +87,29 @@ class DecodingConfig:
     def contrastive(self) -> bool:
         """Whether the base model takes part."""
         return self.mode == "codit"
+
+
+@dataclass(frozen=True)
+class RowSettings:
+    """Per-request overrides of the engine's ``DecodingConfig``; None keeps the engine's value.
+
+    A batch may mix settings: every row is scored and sampled with its own values. A direct
+    row in a codit engine is ``alpha=0, beta=0`` (exactly the instruct model's distribution).
+    """
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    alpha: float | None = None
+    beta: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] | None = None
+
+    def resolve(self, base: DecodingConfig) -> DecodingConfig:
+        """The engine's settings with these overrides applied (validated like the flags)."""
+        from dataclasses import replace
+
+        changes = {k: v for k, v in vars(self).items() if v is not None}
+        if "stop" in changes:
+            changes["stop"] = tuple(changes["stop"])
+        return replace(base, **changes) if changes else base

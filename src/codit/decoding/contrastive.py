@@ -109,6 +109,44 @@ def obrien_scores(
     return scores
 
 
+def row_scores(
+    rule: str,
+    logits_post: torch.Tensor,
+    logits_base: torch.Tensor | None,
+    alpha: torch.Tensor,
+    beta: torch.Tensor,
+) -> torch.Tensor:
+    """A rule with per-row settings, for batches that mix them.
+
+    Args:
+        rule: ``codit`` or ``obrien``.
+        logits_post: (B, V) instruct-model logits.
+        logits_base: (B, V) base-model logits, or None.
+        alpha: (B,) plausibility thresholds in [0, 1] (0 keeps every token).
+        beta: (B,) contrast strengths >= 0 (0: no base term, as in the scalar rules).
+
+    Returns:
+        (B, V) scores (at least float32); row ``i`` equals the scalar rule with
+        ``alpha[i], beta[i]`` up to a per-row constant.
+    """
+    s_post = _upcast(logits_post)
+    logp_post = torch.log_softmax(s_post, dim=-1)
+    a = alpha.to(s_post.dtype).unsqueeze(1)
+    b = beta.to(s_post.dtype).unsqueeze(1)
+    if rule == "codit":
+        scores = logp_post
+        if logits_base is not None:
+            contrast = logp_post - b * torch.log_softmax(_upcast(logits_base), dim=-1)
+            scores = torch.where(b > 0, contrast, logp_post)
+    else:
+        scores = s_post
+        if logits_base is not None:
+            scores = torch.where(b > 0, (1.0 + b) * s_post - b * _upcast(logits_base), s_post)
+    top = logp_post.max(dim=-1, keepdim=True).values
+    keep = logp_post >= top + torch.log(a)  # log(0) = -inf keeps everything
+    return scores.masked_fill(~keep, -math.inf)
+
+
 ScoreFn = Callable[[torch.Tensor, "torch.Tensor | None", float, float], torch.Tensor]
 
 SCORE_RULES: dict[str, ScoreFn] = {"codit": codit_scores, "obrien": obrien_scores}

@@ -40,6 +40,13 @@ class GenerateConfig:
     continuous_batching: bool = field(
         default=True, metadata={"help": "refill finished rows from the queue at once"}
     )
+    kv_cache_memory: str | None = field(
+        default=None,
+        metadata={
+            "help": "K/V cache budget of both models: a size (4GB, 512MiB) or a fraction of "
+            "free device memory (0.5); default 85%% of free GPU memory, grown on demand on CPU"
+        },
+    )
     limit: int | None = field(default=None, metadata={"help": "use only the first N prompts"})
     num_samples: int = field(
         default=1,
@@ -104,6 +111,13 @@ class GenerateConfig:
             )
         if self.batch_size < 1:
             problems.append(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.kv_cache_memory is not None:
+            from codit.decoding.kvcache import parse_memory
+
+            try:
+                parse_memory(self.kv_cache_memory)
+            except ConfigError as err:
+                problems.append(str(err))
         if self.limit is not None and self.limit < 1:
             problems.append(f"--limit must be >= 1, got {self.limit}")
         if self.num_samples < 1:

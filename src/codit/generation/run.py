@@ -289,10 +289,12 @@ def local_completions(
     from codit.models.chat import require_chat_template
 
     pair = load_run_pair(config)
-    record_models(pair.info())
+    engine = pair_engine(pair, config)
+    stats = engine.kv_stats()  # how many K/V tokens the budget holds, for the manifest
+    record_models({**pair.info(), "kv_cache_tokens": stats["capacity_tokens"]})
     require_chat_template(pair.tokenizer)
     return complete(
-        pair_engine(pair, config),
+        engine,
         pair.tokenizer,
         conversations.items(),
         config.chat_template_kwargs,
@@ -360,6 +362,7 @@ def pair_engine(pair: Any, config: GenerateConfig) -> Any:
         pair.vocab_size,
         batch_size=config.batch_size,
         continuous=config.continuous_batching,
+        kv_cache_memory=config.kv_cache_memory,
     )
 
 

@@ -1,0 +1,241 @@
+"""Attention over the engine's per-slot K/V buffers, plugged into transformers models.
+
+The engine runs a model with ``use_cache=False`` and its own attention function, registered
+with the public ``AttentionInterface`` and selected per forward through the model config's
+``_attn_implementation`` (``slot_attention`` swaps it in and restores the model's own choice
+afterwards, so the model behaves as before outside the engine). The step's state travels in
+the ``codit_slots`` keyword, which transformers hands on untouched to every attention call:
+
+- ``Decode``: one token per slot ``0 .. B-1``; its K/V is written at the slot's own position and
+  the query attends to its slot's first ``T`` positions (the longest live row, or a bucket),
+  with a (B, 1, 1, T) mask that hides other rows' lengths and, for sliding-window layers, the
+  positions that fell out of the window.
+- ``PrefillBatch``: several short prompts, left-padded to one width, each written into its
+  own slot; they attend only to their own tokens.
+- ``Prefill``: a chunk of one long prompt, written into one slot at ``start``; the chunk attends to
+  the slot's first ``start + C`` positions (a view, no copy) with a causal mask.
+
+Grouped-query attention is done without repeating K/V: the query (B, H, T, d) is viewed as
+(B, kv_heads, group * T, d), one SDPA "head" per K/V head. Because no ``Cache`` is passed, the
+``cache`` / ``past_key_values`` keyword rename of transformers 5.24 (old name removed in 5.40)
+never comes up; ``test_engine_private_apis`` fails loudly if the keyword pass-through or the
+mask early-exit for custom implementations this module relies on changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+NAME = "codit_slots"
+
+
+@dataclass
+class Decode:
+    """One decoding step over slots ``0 .. B-1`` (B = ``positions.shape[0]``).
+
+    Attributes:
+        cache: the model's ``SlotCache``.
+        positions: (B,) long, where each slot's new token goes (its length before the step).
+        span: how many positions every query reads (>= the longest row after the step).
+        masks: window (0 = full attention) -> (B, 1, 1, span) bool mask of readable positions.
+    """
+
+    cache: Any
+    positions: torch.Tensor
+    span: int
+    masks: dict[tuple[int, torch.dtype], torch.Tensor] = field(default_factory=dict)
+
+    def mask(self, window: int, dtype: torch.dtype) -> torch.Tensor:
+        """The additive mask for one window, built once per step."""
+        if (window, dtype) not in self.masks:
+            ok = decode_mask(self.positions, self.span, window)
+            self.masks[window, dtype] = additive(ok, dtype)
+        return self.masks[window, dtype]
+
+
+@dataclass
+class Prefill:
+    """A chunk of one prompt: positions ``start .. start + C - 1`` of slot ``slot``."""
+
+    cache: Any
+    slot: int
+    start: int
+    size: int
+    masks: dict[int, torch.Tensor] = field(default_factory=dict)
+
+    def mask(self, window: int, device: torch.device) -> torch.Tensor:
+        if window not in self.masks:
+            self.masks[window] = prefill_mask(self.start, self.size, window, device)
+        return self.masks[window]
+
+
+@dataclass
+class PrefillBatch:
+    """Several whole prompts in one forward, left-padded to a common width ``L``.
+
+    Row ``i``'s tokens sit in columns ``offsets[i] .. L-1`` and go to positions
+    ``0 .. L-1-offsets[i]`` of slot ``slots[i]``; they attend only to each other (the prompt
+    fits in one chunk, so nothing is read from the cache).
+
+    Attributes:
+        cache: the model's ``SlotCache``.
+        offsets: (n,) long, the padding columns of each row.
+        write_rows, write_slots, write_positions, write_columns: (N,) long over the real
+            tokens: batch row, slot, position in the slot and column in the chunk.
+    """
+
+    cache: Any
+    offsets: torch.Tensor
+    write_rows: torch.Tensor
+    write_slots: torch.Tensor
+    write_positions: torch.Tensor
+    write_columns: torch.Tensor
+    masks: dict[int, torch.Tensor] = field(default_factory=dict)
+
+    def mask(self, window: int, width: int) -> torch.Tensor:
+        """(n, width, width) bool: causal over the row's real tokens, pads see themselves."""
+        if window not in self.masks:
+            col = torch.arange(width, device=self.offsets.device)
+            q, k = col.view(1, -1, 1), col.view(1, 1, -1)
+            ok = (k <= q) & (k >= self.offsets.view(-1, 1, 1))
+            if window > 0:
+                ok &= k > q - window
+            self.masks[window] = ok | (k == q)
+        return self.masks[window]
+
+
+def decode_mask(positions: torch.Tensor, span: int, window: int = 0) -> torch.Tensor:
+    """(B, 1, 1, span) bool: position j is readable by a query at ``positions`` (B,).
+
+    Causal (``j <= p``) and, for a sliding window ``w > 0``, ``j > p - w`` (transformers'
+    ``sliding_window_overlay``: the query and the ``w - 1`` tokens before it).
+    """
+    j = torch.arange(span, device=positions.device)
+    p = positions.unsqueeze(1)
+    ok = j <= p
+    if window > 0:
+        ok &= j > p - window
+    return ok[:, None, None, :]
+
+
+def prefill_mask(start: int, size: int, window: int, device: torch.device) -> torch.Tensor:
+    """(size, start + size) bool causal mask for queries at ``start .. start + size - 1``."""
+    q = torch.arange(start, start + size, device=device).unsqueeze(1)
+    j = torch.arange(start + size, device=device)
+    ok = j <= q
+    if window > 0:
+        ok &= j > q - window
+    return ok
+
+
+def additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A bool mask as 0 / -inf in ``dtype`` (SDPA on CPU runs ~3x faster with it)."""
+    # kernels with scalar arguments only: no host-to-device copy, so CUDA graphs can capture it
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(
+        ~mask, float("-inf")
+    )
+
+
+def _attend(
+    query: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    mask: torch.Tensor,
+    scaling: float | None,
+    softcap: float | None,
+) -> torch.Tensor:
+    """SDPA: query (B, Hkv, Q, d), keys/values (B, Hkv, T, d), additive mask broadcastable."""
+    if softcap is None:
+        return torch.nn.functional.scaled_dot_product_attention(
+            query, keys, values, attn_mask=mask, scale=scaling
+        )
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    scores = torch.matmul(query, keys.transpose(-1, -2)) * scale
+    scores = torch.tanh(scores / softcap) * softcap
+    scores = scores + mask
+    probs = torch.softmax(scores.float(), dim=-1).to(values.dtype)
+    return torch.matmul(probs, values)
+
+
+def slot_attention_forward(
+    module: Any,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,  # noqa: ARG001 - inference only
+    sliding_window: int | None = None,
+    softcap: float | None = None,
+    codit_slots: Decode | Prefill | PrefillBatch | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """The attention function transformers calls: query (B, H, T, d), key/value (B, Hkv, T, d).
+
+    Returns (B, T, H, d), as transformers' own attention functions do.
+    """
+    if codit_slots is None:
+        raise RuntimeError(
+            f"the {NAME} attention runs only inside codit's engine (no slot state was passed)"
+        )
+    batch, heads, length, dim = query.shape
+    kv_heads = key.shape[1]
+    group = heads // kv_heads
+    window = int(sliding_window or 0)
+    keys_buf, values_buf = codit_slots.cache.buffers(module.layer_idx, key)
+    q = query.reshape(batch, kv_heads, group * length, dim)
+    if isinstance(codit_slots, Decode):
+        rows = torch.arange(batch, device=key.device)
+        pos = codit_slots.positions
+        keys_buf[rows, :, pos] = key[:, :, 0]
+        values_buf[rows, :, pos] = value[:, :, 0]
+        span = codit_slots.span
+        keys = keys_buf[:batch, :, :span]
+        values = values_buf[:batch, :, :span]
+        mask = codit_slots.mask(window, query.dtype)
+    elif isinstance(codit_slots, PrefillBatch):
+        st = codit_slots
+        keys_buf[st.write_slots, :, st.write_positions] = key[st.write_rows, :, st.write_columns]
+        values_buf[st.write_slots, :, st.write_positions] = value[
+            st.write_rows, :, st.write_columns
+        ]
+        keys, values = key, value
+        causal = st.mask(window, length)
+        mask = causal.unsqueeze(1).expand(batch, group, length, length)
+        mask = additive(mask.reshape(batch, 1, group * length, length), query.dtype)
+    else:
+        s, start, size = codit_slots.slot, codit_slots.start, codit_slots.size
+        keys_buf[s, :, start : start + size] = key[0]
+        values_buf[s, :, start : start + size] = value[0]
+        keys = keys_buf[s : s + 1, :, : start + size]
+        values = values_buf[s : s + 1, :, : start + size]
+        causal = codit_slots.mask(window, key.device)
+        mask = causal.unsqueeze(0).expand(group, size, start + size).reshape(group * size, -1)
+        mask = additive(mask, query.dtype)
+    out = _attend(q, keys, values, mask, scaling, softcap)
+    out = out.view(batch, heads, length, dim).transpose(1, 2).contiguous()
+    return out, None
+
+
+def register() -> None:
+    """Register the slot attention with transformers (idempotent)."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(NAME, slot_attention_forward)
+
+
+@contextlib.contextmanager
+def slot_attention(model: Any) -> Iterator[None]:
+    """Run ``model`` with the slot attention inside the block, its own attention after it."""
+    config = model.config
+    before = config._attn_implementation
+    config._attn_implementation = NAME
+    try:
+        yield
+    finally:
+        config._attn_implementation = before

@@ -1,0 +1,1 @@
+"""``codit serve``: CoDIT behind an OpenAI-compatible HTTP API (the ``serve`` extra)."""
