@@ -274,7 +274,7 @@ def judgment_of(record: dict[str, Any]) -> Judgment:
 def run_judge(
     a_path: Path,
     b_path: Path,
-    backend: TextBackend,
+    backend: TextBackend | Callable[[], TextBackend],
     output: Path,
     config: JudgeConfig,
     run: dict[str, Any] | None = None,
@@ -283,7 +283,8 @@ def run_judge(
 
     Judgments are appended as each chunk of pairs is judged; a rerun judges only the pairs not in
     ``judgments.jsonl`` yet (failed requests stay there as ``failed``: delete the file to ask
-    again; the response cache makes that cheap).
+    again; the response cache makes that cheap). ``backend`` may be a function that opens it,
+    called once the inputs are known to be good.
     """
     template = load_template(config.template)
     pairs, unpaired_a, unpaired_b = pair_responses(load_responses(a_path), load_responses(b_path))
@@ -292,8 +293,9 @@ def run_judge(
             f"{a_path} and {b_path} share no record (by id or by prompt); nothing to judge"
         )
     params = GenerationParams(max_new_tokens=config.max_new_tokens, temperature=0.0)
+    judge: TextBackend = backend if hasattr(backend, "generate") else backend()  # type: ignore[operator,assignment]
     settings = {
-        "judge": f"{backend.kind}:{backend.model}",
+        "judge": f"{judge.kind}:{judge.model}",
         "max_new_tokens": config.max_new_tokens,
         "template": template,
     }
@@ -308,7 +310,7 @@ def run_judge(
         for start in range(0, len(todo), JUDGE_CHUNK):
             writing.check_stop()
             chunk = todo[start : start + JUDGE_CHUNK]
-            judged = judge_pairs(chunk, backend, params, template)
+            judged = judge_pairs(chunk, judge, params, template)
             for i in range(0, len(judged), 2):
                 outcome = pair_outcome(judged[i], judged[i + 1])
                 for j in judged[i : i + 2]:
