@@ -160,3 +160,39 @@ def test_a_full_disk_leaves_whole_records_and_the_rerun_completes(tmp_path: Path
 
 def test_out_of_space_is_its_own_exit_code() -> None:
     assert OutOfSpace("x").exit_code == 8 and OutputLocked("x").exit_code == 7
+
+
+def _paraphrase(tmp_path: Path, *extra: str) -> list[str]:
+    rows = [
+        {"id": f"r{i}", "prompt": f"Write a note about topic {i}", "completion": "ok"}
+        for i in range(5)
+    ]
+    inp = tmp_path / "p.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return [
+        "paraphrase",
+        "--input",
+        str(inp),
+        "--output",
+        str(tmp_path / "out.jsonl"),
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_a_stale_manifest_starts_a_fresh_run_with_a_notice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from codit.cli.main import main
+
+    out = tmp_path / "out.jsonl"
+    assert main(_paraphrase(tmp_path, "--seed", "0")) == 0
+    assert main(_paraphrase(tmp_path, "--seed", "1")) == 2  # records made otherwise are there
+    assert "was made with seed=0, not 1" in capsys.readouterr().err
+    out.unlink()  # start over with other settings
+    with caplog.at_level(logging.WARNING):
+        assert main(_paraphrase(tmp_path, "--seed", "1")) == 0
+    assert f"{out} is gone or empty: starting a fresh run" in caplog.text
+    manifest = json.loads(out.with_suffix(".manifest.json").read_text())
+    assert manifest["settings"]["seed"] == 1 and len(manifest["runs"]) == 1
+    assert sorted(r["id"] for r in lines(out)) == [f"r{i}" for i in range(5)]

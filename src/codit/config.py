@@ -162,16 +162,7 @@ def from_namespace(cls: type[C], args: argparse.Namespace, **overrides: Any) -> 
 
 
 def _flat_names(cls: type) -> set[str]:
-    hints = typing.get_type_hints(cls)
-    names: set[str] = set()
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if not f.init:
-            continue
-        tp, _ = _base_type(hints[f.name])
-        names.add(f.name)
-        if dataclasses.is_dataclass(tp):
-            names |= _flat_names(tp)  # type: ignore[arg-type]
-    return names
+    return set(_flat_types(cls))
 
 
 def _flat_types(cls: type) -> dict[str, Any]:
