@@ -35,13 +35,10 @@ from typing import Any
 
 from codit.annotation.files import (
     Item,
-    UniqueWriter,
     check_paths,
-    finish_run,
     read_items,
     read_records,
     report_path,
-    start_run,
     with_cache,
     write_json,
 )
@@ -53,6 +50,7 @@ from codit.backends.cost import Metered
 from codit.backends.spec import BackendConfig
 from codit.config import to_dict
 from codit.errors import ConfigError, DataError
+from codit.io.rundir import Run
 from codit.pipelines.llm import ask, open_roles, user
 from codit.pipelines.outputs import check_spec, distribution, model_name
 
@@ -171,33 +169,35 @@ def run_annotate(
             )
     count, counter_name = _token_counter(config.tokenizer)
     judge_name = model_name(str(config.judge))
-    manifest = start_run(
-        output, "annotate", config, config.settings(template), {"judge": judge_name}
-    )
-    roles = open_roles({"judge": str(config.judge)}, with_cache(config.backend, output), backends)
     progress = on_progress or (lambda stage, done, total: None)
-    writer = UniqueWriter(output)
-    todo = [item for item in items if item.id not in writer.ids]
     params = GenerationParams(
         max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed
     )
-    complete = False
-    try:
-        for start in range(0, len(todo), config.chunk_size):
-            chunk = todo[start : start + config.chunk_size]
-            for record in grade_chunk(
-                chunk, roles["judge"], params, template, config, count, counter_name, judge_name
-            ):
-                writer.write(record)
-            progress("grade", start + len(chunk), len(todo))
-        complete = True
-    finally:
-        writer.close()
-        report = build_report(
-            output, roles, complete, len(items), len(items) - len(todo), time.time() - started
+    with Run(output, "annotate", config.settings(template), config) as run:
+        run.manifest["models"] = {"judge": judge_name}
+        roles = open_roles(
+            {"judge": str(config.judge)}, with_cache(config.backend, output), backends
         )
-        write_json(report_path(output), report)
-        finish_run(output, manifest, {"complete": complete, "records": report["records"]})
+        done = run.done_ids()
+        todo = [item for item in items if item.id not in done]
+        complete = False
+        try:
+            for start in range(0, len(todo), config.chunk_size):
+                chunk = todo[start : start + config.chunk_size]
+                for record in grade_chunk(
+                    chunk, roles["judge"], params, template, config, count, counter_name, judge_name
+                ):
+                    run.records.write(record)
+                progress("grade", start + len(chunk), len(todo))
+                run.check_stop()
+            complete = True
+        finally:
+            run.records.sync()
+            report = build_report(
+                output, roles, complete, len(items), len(items) - len(todo), time.time() - started
+            )
+            write_json(report_path(output), report)
+        run.finish(records=report["records"])
     return report
 
 
@@ -256,7 +256,9 @@ def build_report(
 ) -> dict[str, Any]:
     """The report of the annotated file on disk (a resumed run's covers the whole file); ``cost``
     is this run's alone."""
-    annotations = [r["annotation"] for r in read_records(output) if "annotation" in r]
+    annotations = [
+        r["annotation"] for r in read_records(output, missing_ok=True) if "annotation" in r
+    ]
     scores = [a["score"] for a in annotations if a["score"] is not None]
     unscored = [a for a in annotations if a["score"] is None]
     repetition = [a["repetition"] for a in annotations]

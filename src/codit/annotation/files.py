@@ -1,44 +1,32 @@
 """Every file the annotation commands read or write, in one place.
 
-``annotate`` appends to its output through the prompted pipelines' ``UniqueWriter`` (one line per
-finished record, a rerun skips the ids already there), keeps its manifest and response cache
-beside the output the way ``codeclm`` and ``ecd`` do (``pipelines.outputs``, re-exported here),
-and writes its report atomically. ``filter`` and ``select`` are whole-file transforms: they write their output
+``annotate`` writes through ``codit.io.rundir.Run`` like every writing command (the output's
+lock, its manifest, one line per finished record, a rerun skips the ids already there) and
+keeps its response cache beside the output the way ``codeclm`` and ``ecd`` do; its report is
+written atomically. ``filter`` and ``select`` are whole-file transforms: they write their output
 to a temporary file and rename it, so a rerun with other flags replaces it and a crash never
 leaves half a dataset. Nothing else in ``codit.annotation`` touches the disk.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from codit.errors import DataError
 from codit.evaluation.responses import Response, response_of
-from codit.io.jsonl import Appender, iter_records
-from codit.pipelines.outputs import (
-    UniqueWriter,
-    check_output,
-    finish_run,
-    read_records,
-    side,
-    start_run,
-    with_cache,
-    write_json,
-)
+from codit.io.atomic import write_json, write_lines
+from codit.io.jsonl import iter_records, read_records
+from codit.pipelines.outputs import check_output, side, with_cache
 
-# The prompted pipelines' writers, manifest and cache placement, used as they are.
+# The run layer's and the prompted pipelines' helpers, used as they are.
 __all__ = [
     "Item",
-    "UniqueWriter",
     "check_paths",
-    "finish_run",
     "read_items",
     "read_records",
     "report_path",
-    "start_run",
     "with_cache",
     "write_json",
     "write_records",
@@ -107,9 +95,4 @@ def report_path(output: Path) -> Path:
 
 def write_records(path: Path, records: list[dict[str, Any]]) -> None:
     """Replace ``path`` with ``records``, one JSON line each, atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    with Appender(tmp, fsync_every=0) as out:
-        for record in records:
-            out.write(record)
-    os.replace(tmp, path)
+    write_lines(path, records)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from codit.errors import DataError
-from codit.io.jsonl import iter_records
+from codit.io.invalid import Invalid, invalid_input
+from codit.io.jsonl import iter_lines
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,9 @@ def _from_messages(messages: Any, where: str) -> tuple[str | None, str]:
         raise DataError(f"{where}: 'messages' must be a list of {{role, content}} turns")
     if messages[-1].get("role") != "assistant":
         raise DataError(f"{where}: the last turn of 'messages' is not the assistant's response")
-    users = [m.get("content") for m in messages[:-1] if m.get("role") == "user"]
+    users = [
+        m.get("content") for m in messages[:-1] if isinstance(m, dict) and m.get("role") == "user"
+    ]
     return (users[-1] if users else None), str(messages[-1].get("content") or "")
 
 
@@ -42,20 +45,40 @@ def load_responses(path: str | Path) -> list[Response]:
     """Read responses in any of the formats the module docstring lists.
 
     Raises:
-        DataError: a missing file or a record with no recognisable response.
+        DataError: a missing file, or records with no recognisable response: all are named.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"responses file {path} does not exist")
-    return [response_of(row, f"{path}, record {n}") for n, row in enumerate(iter_records(path), 1)]
+    out: list[Response] = []
+    bad: list[Invalid] = []
+    for line in iter_lines(path):
+        if line.invalid is not None or line.value is None:
+            bad.append(line.invalid or Invalid(line.where, "unreadable"))
+            continue
+        try:
+            out.append(_response_at(line.value, line.where))
+        except DataError as err:
+            bad.append(Invalid(line.where, str(err).removeprefix(f"{line.where}: ")))
+    if bad:
+        raise invalid_input(path, bad)
+    return out
 
 
 def response_of(row: dict[str, Any], where: str) -> Response:
     """The ``Response`` of one record in any of the formats the module docstring lists.
 
     Raises:
-        DataError: the record has no recognisable response (``where`` names it).
+        DataError: the record has no recognisable response (the message starts with ``where``).
     """
+    try:
+        return _response_at(row, where)
+    except DataError as err:
+        text = str(err)
+        raise DataError(text if text.startswith(where) else f"{where}: {text}") from None
+
+
+def _response_at(row: dict[str, Any], where: str) -> Response:
     key = row.get("key", row.get("id"))
     key = None if key is None else str(key)
     if "response" in row:
@@ -66,14 +89,19 @@ def response_of(row: dict[str, Any], where: str) -> Response:
         prompt = row.get("prompt")
         if isinstance(prompt, list):
             prompt = next(
-                (m.get("content") for m in reversed(prompt) if m.get("role") == "user"), None
+                (
+                    m.get("content")
+                    for m in reversed(prompt)
+                    if isinstance(m, dict) and m.get("role") == "user"
+                ),
+                None,
             )
     elif "messages" in row:
         prompt, text = _from_messages(row["messages"], where)
     else:
         raise DataError(
-            f"{where} has no response; expected 'response', 'completion' or 'messages', found {sorted(row)}"
+            f"no response; expected 'response', 'completion' or 'messages', found {sorted(row)}"
         )
     if not isinstance(text, str):
-        raise DataError(f"{where}: the response must be a string, not {type(text).__name__}")
+        raise DataError(f"the response must be a string, not {type(text).__name__}")
     return Response(key, prompt if isinstance(prompt, str) else None, text)

@@ -15,20 +15,22 @@ Output record (TRL conversational format)::
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codit.config import to_dict
 from codit.decoding.engine import Completion, Request
 from codit.errors import DataError, require
 from codit.generation.config import GenerateConfig
 from codit.generation.samples import expand_samples, sample_meta
-from codit.io.jsonl import Appender, iter_records, read_ids, repair_tail
-from codit.io.manifest import check_same_settings, environment, read_manifest, write_manifest
-from codit.io.prompts import PromptRecord, read_prompts
+from codit.io import signals
+from codit.io.jsonl import read_records
+from codit.io.manifest import environment
+from codit.io.prompts import PromptRecord, read_prompt_set
+from codit.io.rundir import Run, errors_path
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ class RunSummary:
     errors_path: Path
     manifest_path: Path
     inputs: int
-    duplicates: int
+    invalid: int
     already_done: int
     written: int
     failed: int
@@ -55,34 +57,14 @@ class RunSummary:
         return self.completion_tokens / self.decode_seconds if self.decode_seconds > 0 else 0.0
 
 
-def errors_path(output: Path) -> Path:
-    return output.with_suffix(".errors.jsonl")
-
-
 def check_writable(path: Path) -> None:
-    """Fail before any model loads if the output cannot be written."""
+    """Fail before any model loads if the output cannot be written (creates only its folder)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8"):
-            pass
     except OSError as err:
         raise DataError(f"cannot write the output {path}: {err.strerror or err}") from None
-
-
-def _unique(records: list[PromptRecord]) -> tuple[list[PromptRecord], int]:
-    seen: set[str] = set()
-    unique = []
-    for r in records:
-        if r.id not in seen:
-            seen.add(r.id)
-            unique.append(r)
-    return unique, len(records) - len(unique)
-
-
-def _drop_errors(path: Path) -> None:
-    """Forget previous failures so that they are retried (``--retry-errors``)."""
-    if path.exists():
-        path.unlink()
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise DataError(f"cannot write the output {path}: permission denied")
 
 
 def _record(
@@ -119,6 +101,15 @@ def _record(
     }
 
 
+def _error(prompt: PromptRecord, done: Completion) -> dict[str, Any]:
+    return {
+        "id": done.key,
+        "error": done.error,
+        "line": prompt.line,
+        "prompt_tokens": done.prompt_tokens,
+    }
+
+
 def generate(
     config: GenerateConfig | None = None,
     on_progress: Callable[[int, int], None] | None = None,
@@ -139,6 +130,10 @@ def generate(
 
     Returns:
         A ``RunSummary`` with counts and throughput.
+
+    Raises:
+        Interrupted: SIGINT/SIGTERM stopped the run; every finished record is kept.
+        OutputLocked: another run is writing ``config.output``.
     """
     from codit.models.chat import with_system
 
@@ -152,111 +147,98 @@ def generate(
         require("ray", "ray")
     check_writable(output)
     check_writable(err_path)
-    records, duplicates = _unique(
-        read_prompts(str(config.input), config.prompt_field, config.id_field, config.limit)
+    prompts = read_prompt_set(
+        str(config.input),
+        config.prompt_field,
+        config.id_field,
+        config.limit,
+        config.output_options.skip_invalid,
     )
-    if duplicates:
-        log.warning("%d prompts repeat an earlier id and are generated once", duplicates)
-    records = expand_samples(records, config.num_samples)
-    previous = read_manifest(output)
-    check_same_settings(output, previous, config.record_settings())
-    if config.retry_errors:
-        _drop_errors(err_path)
-    repair_tail(output)
-    repair_tail(err_path)
-    done_ids = read_ids(output) | read_ids(err_path)
-    todo = [r for r in records if r.id not in done_ids]
-    already = len(records) - len(todo)
+    records = expand_samples(prompts.records, config.num_samples)
+    settings = config.record_settings()
+    with Run(
+        output,
+        "generate",
+        settings,
+        config,
+        options=config.output_options,
+        retry_errors=config.retry_errors,
+    ) as run:
+        run.skip(prompts.invalid)
+        done_ids = run.done_ids()
+        todo = [r for r in records if r.id not in done_ids]
+        already = len(records) - len(todo)
+        run.manifest["environment"] = environment()
+        run.entry.update(
+            {"inputs": len(records), "invalid": len(prompts.invalid), "already_done": already}
+        )
 
-    manifest: dict[str, Any] = previous or {"runs": []}
-    manifest.update(
-        {
-            "command": "generate",
-            "settings": config.record_settings(),
-            "config": to_dict(config),
-            "environment": environment(),
-            "output": str(output),
-            "errors": str(err_path),
-        }
-    )
-    run_entry: dict[str, Any] = {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "inputs": len(records),
-        "duplicate_ids": duplicates,
-        "already_done": already,
-    }
-    manifest["runs"].append(run_entry)
+        def record_models(info: dict[str, Any]) -> None:
+            run.manifest["models"] = info
+            run.write_manifest()
 
-    def record_models(info: dict[str, Any]) -> None:
-        manifest["models"] = info
-        write_manifest(output, manifest)
+        written = failed = tokens = 0
+        decode_seconds = 0.0
+        if todo:
+            if before_models:
+                before_models(config)
+            # 2. Models: tokenizers and configs are checked before any weights load. Locally
+            #    the pair loads here; on Ray every worker loads its own and reports it.
+            by_id = {r.id: r for r in todo}
+            conversations = {r.id: with_system(r.messages, config.system_prompt) for r in todo}
+            system = template_system_handling(config)
+            if config.distributed.ray:
+                from codit.distributed.ray_generate import ray_completions
 
-    written = failed = tokens = 0
-    decode_seconds = 0.0
-    if todo:
-        if before_models:
-            before_models(config)
-        # 2. Models: tokenizers and configs are checked before any weights load. Locally the
-        #    pair loads here; on Ray every worker loads its own and reports it with its results.
-        by_id = {r.id: r for r in todo}
-        conversations = {r.id: with_system(r.messages, config.system_prompt) for r in todo}
-        system = template_system_handling(config)
-        if config.distributed.ray:
-            from codit.distributed.ray_generate import ray_completions
+                completions = ray_completions(config, conversations, record_models)
+            else:
+                completions = local_completions(config, conversations, record_models)
+            if on_start:
+                on_start(len(todo))
 
-            completions = ray_completions(config, conversations, record_models)
-        else:
-            completions = local_completions(config, conversations, record_models)
-        if on_start:
-            on_start(len(todo))
-
-        # 3. Decode; append each record as it finishes. This process is the only writer, and a
-        #    batch that a failed Ray worker redid may hand an id back again: each id is written once.
-        decode_start = time.time()
-        with Appender(output) as out, Appender(err_path) as errors:
+            # 3. Decode; append each record as it finishes. This process is the only writer
+            #    (the lock), and a batch that a failed Ray worker redid may hand an id back
+            #    again: each id is written once. After SIGINT/SIGTERM no new prompt is
+            #    admitted and the rows in flight are finished and written.
+            decode_start = time.time()
             for done in completions:
                 if done.key in done_ids:
                     continue
                 done_ids.add(done.key)
                 prompt = by_id[done.key]
                 if done.error:
-                    errors.write(
-                        {
-                            "id": done.key,
-                            "error": done.error,
-                            "line": prompt.line,
-                            "prompt_tokens": done.prompt_tokens,
-                        }
-                    )
+                    run.errors.write(_error(prompt, done))
                     failed += 1
                 else:
-                    out.write(_record(prompt, done, config, conversations[done.key], system))
+                    run.records.write(
+                        _record(prompt, done, config, conversations[done.key], system)
+                    )
                     written += 1
                     tokens += done.completion_tokens
                 if on_progress:
                     on_progress(written + failed, tokens)
-        decode_seconds = time.time() - decode_start
-    seconds = time.time() - started
-    total = len(read_ids(output))
-    run_entry.update(
-        {
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "written": written,
-            "failed": failed,
-            "completion_tokens": tokens,
-            "seconds": round(seconds, 3),
-            "decode_seconds": round(decode_seconds, 3),
-            "tokens_per_second": round(tokens / decode_seconds, 2) if decode_seconds else None,
-        }
-    )
-    manifest["counts"] = {"records": total, "errors": len(read_ids(err_path))}
-    mpath = write_manifest(output, manifest)
+                if config.distributed.ray and run.stopping():
+                    break  # Ray workers redo what was in flight on the rerun
+            decode_seconds = time.time() - decode_start
+        seconds = time.time() - started
+        run.entry.update(
+            {
+                "written": written,
+                "failed": failed,
+                "completion_tokens": tokens,
+                "seconds": round(seconds, 3),
+                "decode_seconds": round(decode_seconds, 3),
+                "tokens_per_second": round(tokens / decode_seconds, 2) if decode_seconds else None,
+            }
+        )
+        run.check_stop()
+        run.finish()
     return RunSummary(
         output,
         err_path,
-        mpath,
+        run.manifest_path,
         len(records),
-        duplicates,
+        len(prompts.invalid),
         already,
         written,
         failed,
@@ -296,7 +278,7 @@ def local_completions(
     return complete(
         engine,
         pair.tokenizer,
-        conversations.items(),
+        signals.until_stopped(conversations.items()),
         config.chat_template_kwargs,
     )
 
@@ -368,4 +350,4 @@ def pair_engine(pair: Any, config: GenerateConfig) -> Any:
 
 def load_records(path: str | Path) -> list[dict[str, Any]]:
     """Read a generated dataset back (every line must be a whole record)."""
-    return iter_records(Path(path))
+    return read_records(Path(path))
