@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "codeclm": "codit.cli.codeclm",
     "ecd": "codit.cli.ecd",
     "experiment": "codit.cli.experiment",
+    "export": "codit.cli.export",
+    "compare": "codit.cli.compare",
 }
 
 
