@@ -9,6 +9,8 @@ from typing import Any
 from codit.decoding.config import DecodingConfig
 from codit.distributed.config import RayConfig
 from codit.errors import ConfigError
+from codit.io.filters import PromptFilters
+from codit.io.sources import InputSource
 from codit.models.loading import DEVICES, DTYPES
 
 TINY_PAIR = ("tiny-instruct", "tiny-base")
@@ -20,8 +22,12 @@ class GenerateConfig:
 
     input: str | None = field(
         default=None,
-        metadata={"help": "prompts: .jsonl, .json, .csv, .parquet or a saved datasets directory"},
+        metadata={
+            "help": "prompts: .jsonl, .json, .csv, .parquet, a saved datasets directory, or hf:ORG/NAME (through datasets)"
+        },
     )
+    source: InputSource = field(default_factory=InputSource)
+    filters: PromptFilters = field(default_factory=PromptFilters)
     output: str | None = field(
         default=None, metadata={"help": "output .jsonl (records are appended; a rerun resumes)"}
     )
@@ -130,10 +136,18 @@ class GenerateConfig:
         """The settings that shape the records; a resumed run must keep them."""
         from codit.config import to_dict
 
-        return {
+        settings: dict[str, Any] = {
             "instruct": self.instruct,
             "base": self.base if self.decoding.contrastive else None,
             "decoding": to_dict(self.decoding),
             "system_prompt": self.system_prompt,
             "chat_template_kwargs": self.chat_template_kwargs,
         }
+        # Which prompts a run answers; recorded only when set, so older manifests still match.
+        if str(self.input).startswith("hf:"):
+            source = {"input": self.input, **to_dict(self.source)}
+            source.pop("streaming")  # how the rows are read, not which
+            settings["source"] = source
+        if self.filters.active:
+            settings["filters"] = self.filters.to_manifest()
+        return settings

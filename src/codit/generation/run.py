@@ -25,9 +25,10 @@ from codit.config import to_dict
 from codit.decoding.engine import Completion, Request
 from codit.errors import DataError, require
 from codit.generation.config import GenerateConfig
+from codit.generation.inputs import InFlight, pending_prompts, plan_inputs, source_entry
 from codit.io.jsonl import Appender, iter_records, read_ids, repair_tail
 from codit.io.manifest import check_same_settings, environment, read_manifest, write_manifest
-from codit.io.prompts import PromptRecord, read_prompts
+from codit.io.prompts import PromptRecord
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +67,6 @@ def check_writable(path: Path) -> None:
             pass
     except OSError as err:
         raise DataError(f"cannot write the output {path}: {err.strerror or err}") from None
-
-
-def _unique(records: list[PromptRecord]) -> tuple[list[PromptRecord], int]:
-    seen: set[str] = set()
-    unique = []
-    for r in records:
-        if r.id not in seen:
-            seen.add(r.id)
-            unique.append(r)
-    return unique, len(records) - len(unique)
 
 
 def _drop_errors(path: Path) -> None:
@@ -127,7 +118,6 @@ def generate(
     Returns:
         A ``RunSummary`` with counts and throughput.
     """
-    from codit.models.chat import with_system
 
     config = config or GenerateConfig(**overrides)
     output = Path(str(config.output))
@@ -139,11 +129,6 @@ def generate(
         require("ray", "ray")
     check_writable(output)
     check_writable(err_path)
-    records, duplicates = _unique(
-        read_prompts(str(config.input), config.prompt_field, config.id_field, config.limit)
-    )
-    if duplicates:
-        log.warning("%d prompts repeat an earlier id and are generated once", duplicates)
     previous = read_manifest(output)
     check_same_settings(output, previous, config.record_settings())
     if config.retry_errors:
@@ -151,8 +136,10 @@ def generate(
     repair_tail(output)
     repair_tail(err_path)
     done_ids = read_ids(output) | read_ids(err_path)
-    todo = [r for r in records if r.id not in done_ids]
-    already = len(records) - len(todo)
+    # The input is read twice, a row at a time: checked and counted now, before any model
+    # loads, then streamed to the engine (codit.generation.inputs).
+    plan = plan_inputs(config, done_ids)
+    duplicates = 0
 
     manifest: dict[str, Any] = previous or {"runs": []}
     manifest.update(
@@ -163,13 +150,15 @@ def generate(
             "environment": environment(),
             "output": str(output),
             "errors": str(err_path),
+            "source": source_entry(config),
         }
     )
     run_entry: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "inputs": len(records),
+        "inputs": plan.inputs,
         "duplicate_ids": duplicates,
-        "already_done": already,
+        "already_done": plan.already_done,
+        "filtered": plan.filtered,
     }
     manifest["runs"].append(run_entry)
 
@@ -179,19 +168,18 @@ def generate(
 
     written = failed = tokens = 0
     decode_seconds = 0.0
-    if todo:
+    if plan.todo:
         # 2. Models: tokenizers and configs are checked before any weights load. Locally the
         #    pair loads here; on Ray every worker loads its own and reports it with its results.
-        by_id = {r.id: r for r in todo}
-        conversations = {r.id: with_system(r.messages, config.system_prompt) for r in todo}
+        flight = InFlight(pending_prompts(config, done_ids), config.system_prompt)
         if config.distributed.ray:
             from codit.distributed.ray_generate import ray_completions
 
-            completions = ray_completions(config, conversations, record_models)
+            completions = ray_completions(config, dict(flight), record_models)
         else:
-            completions = local_completions(config, conversations, record_models)
+            completions = local_completions(config, flight, record_models)
         if on_start:
-            on_start(len(todo))
+            on_start(plan.todo)
 
         # 3. Decode; append each record as it finishes. This process is the only writer, and a
         #    batch that a failed Ray worker redid may hand an id back again: each id is written once.
@@ -201,7 +189,7 @@ def generate(
                 if done.key in done_ids:
                     continue
                 done_ids.add(done.key)
-                prompt = by_id[done.key]
+                prompt, conversation = flight.pop(done.key)
                 if done.error:
                     errors.write(
                         {
@@ -213,7 +201,7 @@ def generate(
                     )
                     failed += 1
                 else:
-                    out.write(_record(prompt, done, config, conversations[done.key]))
+                    out.write(_record(prompt, done, config, conversation))
                     written += 1
                     tokens += done.completion_tokens
                 if on_progress:
@@ -238,9 +226,9 @@ def generate(
         output,
         err_path,
         mpath,
-        len(records),
+        plan.inputs,
         duplicates,
-        already,
+        plan.already_done,
         written,
         failed,
         tokens,
@@ -251,10 +239,10 @@ def generate(
 
 def local_completions(
     config: GenerateConfig,
-    conversations: dict[str, list[dict[str, str]]],
+    conversations: Iterable[tuple[str, list[dict[str, str]]]],
     record_models: Callable[[dict[str, Any]], None],
 ) -> Iterator[Completion]:
-    """Load the pair in this process and decode the conversations (keyed by record id) with it."""
+    """Load the pair in this process and decode the (record id, conversation) pairs with it."""
     from codit.models.chat import require_chat_template
 
     pair = load_run_pair(config)
@@ -263,7 +251,7 @@ def local_completions(
     return complete(
         pair_engine(pair, config),
         pair.tokenizer,
-        conversations.items(),
+        conversations,
         config.chat_template_kwargs,
     )
 

@@ -97,10 +97,14 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         import pyarrow.parquet as pq
 
         try:
-            table = pq.read_table(path)
+            parquet = pq.ParquetFile(path)
         except Exception as err:
             raise DataError(f"{path}: not a readable Parquet file ({err})") from None
-        yield from enumerate(table.to_pylist(), 1)
+        n = 0
+        for batch in parquet.iter_batches(batch_size=1024):
+            for row in batch.to_pylist():
+                n += 1
+                yield n, row
     else:
         raise DataError(
             f"{path}: unknown input format {suffix!r}; use .jsonl, .json, .csv, .parquet or a datasets directory"
@@ -156,31 +160,33 @@ def to_messages(value: Any, where: str, field: str) -> list[dict[str, str]]:
     return messages[: last_user + 1]
 
 
-def read_prompts(
-    path: str | Path,
-    prompt_field: str | None = None,
-    id_field: str | None = None,
-    limit: int | None = None,
-) -> list[PromptRecord]:
-    """Read and validate every prompt of a dataset (before any model loads).
+def _where(path: str | Path, n: int) -> str:
+    kind = "line" if Path(path).suffix.lower() in (".jsonl", ".csv") else "record"
+    return f"{path}, {kind} {n}"
 
-    Args:
-        path: the input file or ``datasets`` directory.
-        prompt_field: field with the text or the messages; None tries ``messages``, ``prompt``,
-            ``instruction``, ``question``, ``input``, ``conversations`` in that order.
-        id_field: field with the record id; None uses ``id`` when present, else a hash.
-        limit: read only the first ``limit`` prompts.
-    """
+
+def _source_rows(path: str | Path, source: Any = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(number, where, row) of a local input, or of ``hf:NAME`` read through ``datasets``."""
+    from codit.io.sources import InputSource, hub_rows, is_hub
+
+    if is_hub(path):
+        yield from hub_rows(str(path), source or InputSource())
+        return
     path = Path(path)
     if not path.exists():
         raise DataError(f"input {path} does not exist")
-    records: list[PromptRecord] = []
     for n, row in _rows(path):
-        where = (
-            f"{path}, line {n}"
-            if path.suffix.lower() in (".jsonl", ".csv")
-            else f"{path}, record {n}"
-        )
+        yield n, _where(path, n), row
+
+
+def scan_prompts(
+    path: str | Path,
+    prompt_field: str | None = None,
+    id_field: str | None = None,
+    source: Any = None,
+) -> Iterator[PromptRecord]:
+    """Each row of the input checked, lazily (``source``: the ``InputSource`` of an hf: input)."""
+    for n, where, row in _source_rows(path, source):
         field = prompt_field or next((f for f in AUTO_PROMPT_FIELDS if f in row), None)
         if field is None or field not in row:
             wanted = f"field {prompt_field!r}" if prompt_field else "a prompt field"
@@ -197,7 +203,27 @@ def read_prompts(
             key = str(row[key_field])
         else:
             key = prompt_hash(messages)
-        records.append(PromptRecord(key, messages, n))
+        yield PromptRecord(key, messages, n)
+
+
+def read_prompts(
+    path: str | Path,
+    prompt_field: str | None = None,
+    id_field: str | None = None,
+    limit: int | None = None,
+) -> list[PromptRecord]:
+    """Read and validate every prompt of a dataset (before any model loads).
+
+    Args:
+        path: the input file or ``datasets`` directory.
+        prompt_field: field with the text or the messages; None tries ``messages``, ``prompt``,
+            ``instruction``, ``question``, ``input``, ``conversations`` in that order.
+        id_field: field with the record id; None uses ``id`` when present, else a hash.
+        limit: read only the first ``limit`` prompts.
+    """
+    records: list[PromptRecord] = []
+    for record in scan_prompts(path, prompt_field, id_field):
+        records.append(record)
         if limit is not None and len(records) >= limit:
             break
     if not records:
