@@ -68,6 +68,7 @@ MANIFEST = {
         "base": None,
     },
     "counts": {"records": 5, "errors": 1},
+    "source": {"input": "hf:org/prompts", "split": "train", "filters": {"first_turn": True}},
 }
 
 
@@ -124,6 +125,7 @@ def test_card_yaml_parses_and_names_the_counts(records_file, tmp_path):
     assert "- completion tokens: 15" in body  # 1 + 2 + 3 + 4 + 5
     assert "- prompts that failed (not in the dataset): 1" in body
     assert "codit 9.9.9" in body
+    assert '"first_turn": true' in body.split("## Prompts")[1]
     assert "| top_p | 0.95 |" in body
     assert (
         "codit generate --input hf:org/prompts --output out.jsonl --instruct org/instruct-8b --mode direct"

@@ -10,67 +10,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from codit.cli.main import main
-
-N = 24
-
-
-def conversation(i: int) -> list[dict[str, str]]:
-    """LMSYS-like: every third conversation has two user turns; id 5 repeats id 4's prompt."""
-    first = "tell me about apples" if i == 4 else f"question number {i} about the river town"
-    if i == 5:
-        first = "Tell me  about APPLES"  # equal to 4's after normalisation
-    turns = [{"role": "user", "content": first}, {"role": "assistant", "content": "an old answer"}]
-    if i % 3 == 0:
-        turns += [
-            {"role": "user", "content": f"and a follow-up {i}"},
-            {"role": "assistant", "content": "x"},
-        ]
-    return turns
-
-
-def write_folder(root: Path) -> Path:
-    """A dataset folder as the hub lays it out: data/train-*.parquet in two shards, a test split."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    (root / "data").mkdir(parents=True)
-    rows = [{"conversation_id": f"c{i:02d}", "conversation": conversation(i)} for i in range(N)]
-    pq.write_table(pa.Table.from_pylist(rows[:10]), root / "data" / "train-00000-of-00002.parquet")
-    pq.write_table(pa.Table.from_pylist(rows[10:]), root / "data" / "train-00001-of-00002.parquet")
-    pq.write_table(pa.Table.from_pylist(rows[:2]), root / "data" / "test-00000-of-00001.parquet")
-    return root
-
-
-# kept with --first-turn --dedup: every id but c05 (same prompt as c04 once normalised)
-EXPECTED = sorted(f"c{i:02d}" for i in range(N) if i != 5)
+from dataset_fixtures import EXPECTED, N, args, conversation, go_offline, read, write_folder
 
 
 @pytest.fixture
 def offline(monkeypatch, tmp_path):
-    import datasets
-
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
-
-
-def args(pair_dirs, inp: str, out: Path, *extra: str) -> list[str]:
-    instruct, base = pair_dirs
-    return [
-        "generate", "--instruct", str(instruct), "--base", str(base), "--input", inp,
-        "--output", str(out), "--max-new-tokens", "4", "--no-progress",
-        "--prompt-field", "conversation", "--id-field", "conversation_id", *extra,
-    ]  # fmt: skip
-
-
-def read(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    go_offline(monkeypatch, tmp_path)
 
 
 @pytest.mark.parametrize("streaming", [False, True])
@@ -192,3 +141,20 @@ def test_streamed_run_killed_midway_resumes_exactly(pair_dirs, tmp_path, offline
     assert done.returncode == 0, done.stderr
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert sorted(ids) == EXPECTED  # every picked id once, none of the filtered ones
+
+
+def test_resume_refuses_a_hub_branch_that_moved(pair_dirs, tmp_path, offline, monkeypatch, capsys):
+    import codit.io.sources as sources
+
+    folder = write_folder(tmp_path / "lmsys")
+    out = tmp_path / "o.jsonl"
+    monkeypatch.setattr(sources, "resolved_revision", lambda name, revision: "1111aaaa")
+    assert main(args(pair_dirs, f"hf:{folder}", out, "--limit", "2")) == 0
+    source = json.loads(out.with_suffix(".manifest.json").read_text())["source"]
+    assert source["resolved_revision"] == "1111aaaa"
+    monkeypatch.setattr(sources, "resolved_revision", lambda name, revision: "2222bbbb")
+    assert main(args(pair_dirs, f"hf:{folder}", out, "--limit", "4")) == 2
+    assert "pass --revision 1111aaaa to resume" in capsys.readouterr().err
+    monkeypatch.setattr(sources, "resolved_revision", lambda name, revision: "1111aaaa")
+    assert main(args(pair_dirs, f"hf:{folder}", out, "--limit", "4", "--revision", "1111aaaa")) == 0
+    assert len(read(out)) == 4

@@ -145,9 +145,13 @@ class GenerateConfig:
         }
         # Which prompts a run answers; recorded only when set, so older manifests still match.
         if str(self.input).startswith("hf:"):
-            source = {"input": self.input, **to_dict(self.source)}
-            source.pop("streaming")  # how the rows are read, not which
-            settings["source"] = source
+            # how rows are read (streaming) is free; a moved revision is checked on the
+            # commit it resolves to (generation.inputs.check_same_revision)
+            settings["source"] = {
+                "input": self.input,
+                "split": self.source.split,
+                "subset": self.source.subset,
+            }
         if self.filters.active:
             settings["filters"] = self.filters.to_manifest()
         return settings

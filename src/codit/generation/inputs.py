@@ -17,7 +17,7 @@ from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from codit.errors import DataError
+from codit.errors import ConfigError, DataError
 from codit.generation.config import GenerateConfig
 from codit.io.filters import PromptFilter
 from codit.io.prompts import PromptRecord, scan_prompts
@@ -88,6 +88,17 @@ def source_entry(config: GenerateConfig) -> dict[str, Any]:
     )
     entry["filters"] = config.filters.to_manifest()
     return entry
+
+
+def check_same_revision(previous: dict[str, Any] | None, entry: dict[str, Any]) -> None:
+    """Refuse to resume from a hub dataset whose branch moved to another commit since."""
+    before = ((previous or {}).get("source") or {}).get("resolved_revision")
+    now = entry.get("resolved_revision")
+    if before and now and before != now:
+        raise ConfigError(
+            f"{entry['input']} is now at commit {now}, not {before} as when this output was "
+            f"started; pass --revision {before} to resume with the same prompts"
+        )
 
 
 class InFlight:

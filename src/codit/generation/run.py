@@ -25,7 +25,13 @@ from codit.config import to_dict
 from codit.decoding.engine import Completion, Request
 from codit.errors import DataError, require
 from codit.generation.config import GenerateConfig
-from codit.generation.inputs import InFlight, pending_prompts, plan_inputs, source_entry
+from codit.generation.inputs import (
+    InFlight,
+    check_same_revision,
+    pending_prompts,
+    plan_inputs,
+    source_entry,
+)
 from codit.io.jsonl import Appender, iter_records, read_ids, repair_tail
 from codit.io.manifest import check_same_settings, environment, read_manifest, write_manifest
 from codit.io.prompts import PromptRecord
@@ -138,6 +144,8 @@ def generate(
     done_ids = read_ids(output) | read_ids(err_path)
     # The input is read twice, a row at a time: checked and counted now, before any model
     # loads, then streamed to the engine (codit.generation.inputs).
+    source = source_entry(config)
+    check_same_revision(previous, source)
     plan = plan_inputs(config, done_ids)
     duplicates = 0
 
@@ -150,7 +158,7 @@ def generate(
             "environment": environment(),
             "output": str(output),
             "errors": str(err_path),
-            "source": source_entry(config),
+            "source": source,
         }
     )
     run_entry: dict[str, Any] = {
