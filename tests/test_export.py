@@ -296,3 +296,19 @@ def test_trl_sft_trainer_trains_on_the_export(records_file, tmp_path, monkeypatc
     )
     result = trainer.train()
     assert result.global_step == 2
+
+
+def test_preference_pairs_without_a_manifest(tmp_path, monkeypatch):
+    from datasets import load_dataset
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    path = tmp_path / "pairs.jsonl"
+    rows = [
+        {"id": f"d{i}", "prompt": f"q{i}", "chosen": "good", "rejected": "bad"} for i in range(3)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = export(path, ExportConfig(to=str(tmp_path / "ds")))
+    _, body = parse(summary.card.read_text())
+    assert "Made with codit by its pipeline. Preference pairs in TRL's format" in body
+    assert "| - | (no manifest) | | |" in body and "| unknown | 3 | 100.0% |" in body
+    assert load_dataset(str(tmp_path / "ds"), split="train")["chosen"] == ["good"] * 3

@@ -115,6 +115,24 @@ def _model_rows(models: dict[str, Any] | None, settings: dict[str, Any]) -> list
     return rows
 
 
+def record_format(columns: list[str] | None) -> str:
+    """One sentence on the records' format and the TRL trainer that reads it."""
+    cols = set(columns or ())
+    if "messages" in cols:
+        return (
+            "One record per prompt in TRL's conversational format (`messages`), so "
+            "`trl.SFTTrainer` reads it as it is."
+        )
+    if {"prompt", "chosen", "rejected"} <= cols:
+        return (
+            "Preference pairs in TRL's format (`prompt`, `chosen`, `rejected`), so "
+            "`trl.DPOTrainer` reads it as it is."
+        )
+    if {"prompt", "completion"} <= cols:
+        return "Records in TRL's prompt-completion format (`prompt`, `completion`)."
+    return f"Columns: {', '.join(f'`{c}`' for c in sorted(cols))}."
+
+
 def card_body(
     name: str,
     manifest: dict[str, Any] | None,
@@ -125,6 +143,7 @@ def card_body(
     fmt: str,
     generate_command: str | None,
     export_command: str,
+    columns: list[str] | None = None,
 ) -> str:
     """The Markdown body of the card, from the manifest and the counts of the exported records."""
     manifest = manifest or {}
@@ -137,14 +156,14 @@ def card_body(
         if mode and mode != "direct"
         else "direct sampling from the instruct model"
         if mode
-        else "codit"
+        else "its pipeline"
     )
     lines = [
         f"# {name}",
         "",
-        f"Instruction-response pairs made with codit {env.get('codit', '')} "
-        f"by {how}. One record per prompt, in TRL's conversational format (`messages`), "
-        "so `trl.SFTTrainer` reads it as it is.",
+        f"Made with codit{' ' + env['codit'] if 'codit' in env else ''}"
+        f"{' (`codit ' + manifest['command'] + '`)' if manifest.get('command') else ''} by {how}. "
+        + record_format(columns),
         "",
         "## Models",
         "",

@@ -152,6 +152,7 @@ def export(
         config.format,
         _generate_command(manifest),
         _export_command(records, config, folder),
+        list(summary.schema.names),
     )
     card = folder / "README.md"
     _write_text(card, render(meta, body))
