@@ -186,3 +186,18 @@ def test_cli_compare(files, tmp_path, capsys):
     disjoint = _write(tmp_path / "d.jsonl", [("b1", "t", 1, "stop")])
     assert main(["compare", str(a), str(disjoint), "--output", str(tmp_path / "c")]) == 3
     assert "share no record id" in capsys.readouterr().err
+
+
+def test_prompt_completion_records_and_identical_files(tmp_path):
+    rows = [
+        {"id": "x", "prompt": "q", "completion": "one two two"},
+        {"id": "y", "prompt": "r", "completion": [{"role": "assistant", "content": "three"}]},
+    ]
+    path = tmp_path / "pc.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = compare(path, path, CompareConfig(output=str(tmp_path / "same")))
+    assert r["labels"] == ["pc (A)", "pc (B)"]
+    assert r["identical"] == 1.0 and r["mean_difference"] == 0.0
+    assert r["length_unit"] == "words" and r["sides"]["pc (A)"]["length"]["mean"] == 2.0
+    assert r["sides"]["pc (A)"]["distinct_1"] == pytest.approx(3 / 4)  # one two two three
+    assert r["sides"]["pc (B)"]["finish_reasons"] == {"unknown": 2}
