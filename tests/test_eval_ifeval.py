@@ -240,12 +240,15 @@ def test_cli_model_generates_then_evaluates_and_resumes(small_input: Path, tmp_p
         lines = (out / "responses.jsonl").read_text().splitlines()
         assert len(lines) == 3
         errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
-        assert errors[0]["key"] == 4 and "refused" in errors[0]["error"]
+        assert errors[0]["id"] == "4" and "refused" in errors[0]["error"]
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["prompt_level_strict"] == pytest.approx(2 / 4)
         assert metrics["missing_keys"] == [4]
-        # A rerun asks only for the prompt still unanswered.
+        # A rerun asks nothing (errors count as done, as in every command) ...
         assert main(args) == 0
+        assert len(server.requests) == 4
+        # ... unless asked to retry them: then only the prompt still unanswered is asked for.
+        assert main([*args, "--retry-errors"]) == 0
         assert len(server.requests) == 5
         assert server.requests[-1]["messages"][-1]["content"] == "Quote everything."
 
@@ -278,7 +281,7 @@ def test_cli_model_with_a_local_model(
         == 0
     )
     records = [json.loads(line) for line in (out / "responses.jsonl").read_text().splitlines()]
-    assert [r["key"] for r in records] == [1, 2]
+    assert [r["id"] for r in records] == ["1", "2"]
     assert all(
         r["meta"]["backend"] == "local" and r["meta"]["completion_tokens"] <= 4 for r in records
     )

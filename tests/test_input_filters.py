@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from codit.errors import ConfigError
-from codit.io.filters import HashSet, PromptFilter, PromptFilters, normalize, text_hash
+from codit.io.filters import PromptFilter, PromptFilters, normalize
+from codit.io.hashset import HashMap, HashSet, text_hash
 
 
 def conv(*turns: str, system: str | None = None) -> list[dict[str, str]]:
@@ -78,3 +79,12 @@ def test_filter_flags_are_validated_together():
         "language": "en",
     }
     assert not PromptFilters().active
+
+
+def test_hash_map_keeps_the_first_value():
+    m = HashMap(flush_at=3)
+    for i in range(7):
+        assert m.put(text_hash(f"id{i}"), i + 1)
+    assert not m.put(text_hash("id2"), 99)
+    assert [m.get(text_hash(f"id{i}")) for i in range(7)] == [1, 2, 3, 4, 5, 6, 7]
+    assert m.get(text_hash("other")) is None and len(m) == 7

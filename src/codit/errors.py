@@ -11,7 +11,13 @@ Anything else that escapes is a bug and is shown as one.
     ├── BackendError                exit 5   a text backend failed
     │   ├── RateLimited
     │   └── ContextTooLong
-    └── MissingDependency           exit 6   an optional extra is not installed
+    ├── MissingDependency           exit 6   an optional extra is not installed
+    ├── OutputLocked                exit 7   another run is writing the same output
+    ├── OutOfSpace                  exit 8   the disk (or a file-size limit) is full
+    └── Interrupted                 exit 130 (SIGINT) / 143 (SIGTERM): stopped by a signal
+
+Exit 0 is success and 2 is also argparse's code for a bad flag. A run that stopped with 7, 8,
+130 or 143 kept every finished record: rerunning the same command resumes it.
 """
 
 from __future__ import annotations
@@ -63,6 +69,32 @@ class MissingDependency(CoditError):
     """An optional extra is needed; the message says what to ``pip install``."""
 
     exit_code = 6
+
+
+class OutputLocked(CoditError):
+    """Another live process holds the output's lock; the message names it (pid and host)."""
+
+    exit_code = 7
+
+
+class OutOfSpace(CoditError):
+    """A write failed for lack of space (ENOSPC, EDQUOT) or a file-size limit (EFBIG)."""
+
+    exit_code = 8
+
+
+class Interrupted(CoditError):
+    """SIGINT or SIGTERM stopped the run after its finished records were kept.
+
+    Args:
+        message: what was kept and how to resume.
+        signum: the signal; the exit code is ``128 + signum`` (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
 
 
 def require(module: str, extra: str) -> None:

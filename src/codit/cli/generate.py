@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     print(
         f"codit: {summary.written} written, {summary.already_done} already there, "
-        f"{summary.failed} failed, {summary.duplicates} duplicate ids skipped; "
+        f"{summary.failed} failed, {summary.invalid} invalid input lines skipped; "
         f"{summary.completion_tokens} tokens in {summary.seconds:.1f}s "
         f"({summary.tokens_per_second:.1f} tok/s)",
         file=sys.stderr,

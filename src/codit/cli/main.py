@@ -58,6 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_facing(err: BaseException) -> str | None:
+    """The sentence for an input that is not UTF-8 or a disk that is full; None: a bug."""
+    import errno
+
+    if isinstance(err, UnicodeDecodeError):
+        return f"an input is not valid UTF-8 ({err}); save it as UTF-8"
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        where = f" {err.filename}" if err.filename else ""
+        return f"cannot write{where}: {err.strerror}; free some space and rerun the same command"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -80,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"codit: error: {err}", file=sys.stderr)
         return err.exit_code
+    except (UnicodeDecodeError, OSError) as err:  # a reader or writer we did not route
+        if debug or not _user_facing(err):
+            raise
+        print(f"codit: error: {_user_facing(err)}", file=sys.stderr)
+        return 3 if isinstance(err, UnicodeDecodeError) else 8
     except KeyboardInterrupt:
         print("codit: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

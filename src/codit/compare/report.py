@@ -1,15 +1,16 @@
 """The files of ``codit compare``: ``metrics.json`` (every number) and ``report.md`` (for people).
 
 ``report_markdown`` is a pure function of the metrics dict; ``write_report`` writes both files
-atomically into the output folder.
+atomically into the output folder (``codit.io.atomic``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from codit.io.atomic import write_text
 
 EXCERPT = 600  # characters of an answer shown in the examples
 
@@ -136,16 +137,10 @@ def report_markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_report(result: dict[str, Any], folder: Path) -> Path:
     """Write ``metrics.json`` and ``report.md`` into ``folder``; returns the report's path."""
     folder.mkdir(parents=True, exist_ok=True)
-    _write(folder / "metrics.json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    write_text(folder / "metrics.json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     report = folder / "report.md"
-    _write(report, report_markdown(result))
+    write_text(report, report_markdown(result))
     return report

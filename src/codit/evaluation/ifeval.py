@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +34,12 @@ from codit.distributed.config import RayConfig
 from codit.errors import ConfigError, DataError
 from codit.evaluation.checks import follows, instruction_arguments
 from codit.evaluation.responses import Response, load_responses
-from codit.io.jsonl import Appender, iter_records
+from codit.io.atomic import write_lines, write_text
+from codit.io.invalid import Invalid, invalid_input
+from codit.io.jsonl import iter_lines
+from codit.io.lock import OutputLock
+from codit.io.options import OutputOptions
+from codit.io.rundir import Run
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,10 @@ class IFEvalConfig:
     max_new_tokens: int = field(
         default=1280, metadata={"help": "longest generated response in tokens, with --model"}
     )
+    retry_errors: bool = field(
+        default=False, metadata={"help": "with --model: ask again for the prompts in errors.jsonl"}
+    )
+    output_options: OutputOptions = field(default_factory=OutputOptions)
 
     def __post_init__(self) -> None:
         problems = []
@@ -131,32 +139,56 @@ def load_prompts(path: str | Path) -> list[IFEvalPrompt]:
     """Read and validate IFEval prompts (``key``, ``prompt``, ``instruction_id_list``, ``kwargs``).
 
     Raises:
-        DataError: a missing file, a malformed line, or an instruction without a check.
+        DataError: a missing file, or bad records: every one of them is named.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"IFEval input {path} does not exist")
     prompts: list[IFEvalPrompt] = []
-    for n, row in enumerate(iter_records(path), 1):
-        where = f"{path}, record {n}"
-        missing = [f for f in ("key", "prompt", "instruction_id_list", "kwargs") if f not in row]
-        if missing:
-            raise DataError(
-                f"{where} lacks {missing}; IFEval prompts need key, prompt, instruction_id_list, kwargs"
-            )
-        ids, kwargs = row["instruction_id_list"], row["kwargs"]
-        if len(ids) != len(kwargs):
-            raise DataError(f"{where} has {len(ids)} instructions but {len(kwargs)} kwargs")
+    bad: list[Invalid] = []
+    seen: set[str] = set()
+    for line in iter_lines(path):
+        if line.invalid is not None or line.value is None:
+            bad.append(line.invalid or Invalid(line.where, "unreadable"))
+            continue
         try:
-            args = [
-                instruction_arguments(i, k, row["prompt"]) for i, k in zip(ids, kwargs, strict=True)
-            ]
+            prompt = _ifeval_prompt(line.value)
         except DataError as err:
-            raise DataError(f"{where}: {err}") from None
-        prompts.append(IFEvalPrompt(row["key"], row["prompt"], list(ids), args))
+            bad.append(Invalid(line.where, str(err)))
+            continue
+        if str(prompt.key) in seen:
+            bad.append(
+                Invalid(line.where, f"key {prompt.key!r} appears twice; keys must be unique")
+            )
+            continue
+        seen.add(str(prompt.key))
+        prompts.append(prompt)
+    if bad:
+        raise invalid_input(path, bad)
     if not prompts:
         raise DataError(f"IFEval input {path} holds no prompts")
     return prompts
+
+
+def _ifeval_prompt(row: dict[str, Any]) -> IFEvalPrompt:
+    missing = [f for f in ("key", "prompt", "instruction_id_list", "kwargs") if f not in row]
+    if missing:
+        raise DataError(
+            f"lacks {missing}; IFEval prompts need key, prompt, instruction_id_list, kwargs"
+        )
+    key, prompt, ids, kwargs = row["key"], row["prompt"], row["instruction_id_list"], row["kwargs"]
+    if isinstance(key, bool) or not isinstance(key, int | str):
+        raise DataError(f"'key' must be an integer or a string, not {type(key).__name__}")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise DataError("'prompt' must be a non-empty text")
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise DataError("'instruction_id_list' must be a list of instruction ids")
+    if not isinstance(kwargs, list) or not all(isinstance(k, dict) for k in kwargs):
+        raise DataError("'kwargs' must be a list of objects")
+    if len(ids) != len(kwargs):
+        raise DataError(f"has {len(ids)} instructions but {len(kwargs)} kwargs")
+    args = [instruction_arguments(i, k, prompt) for i, k in zip(ids, kwargs, strict=True)]
+    return IFEvalPrompt(key, prompt, list(ids), args)
 
 
 @dataclass(frozen=True)
@@ -308,56 +340,50 @@ def write_report(
         "verdicts": output / "verdicts.jsonl",
         "plot": output / "per_instruction.png",
     }
-    _atomic_write(paths["metrics"], json.dumps({**metrics, "run": run}, indent=2) + "\n")
-    _atomic_write(paths["verdicts"], "".join(json.dumps(v.to_dict()) + "\n" for v in verdicts))
+    write_text(paths["metrics"], json.dumps({**metrics, "run": run}, indent=2) + "\n")
+    write_lines(paths["verdicts"], [v.to_dict() for v in verdicts])
     plot_per_instruction(metrics, paths["plot"])
     return paths
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def generate_responses(
     prompts: list[IFEvalPrompt],
     backend: TextBackend,
     params: GenerationParams,
-    path: Path,
+    run: Run,
     chunk_size: int = 32,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Answer the prompts not yet in ``path`` and append the answers there, chunk by chunk.
+    """Answer the prompts ``run`` has not done yet and append the answers, chunk by chunk.
 
-    Each line is ``{"key", "prompt", "response", "meta"}``; a failed request goes to
-    ``errors.jsonl`` beside it with its reason, and its prompt stays unanswered (a rerun tries
-    it again). Returns the number of responses written.
+    Each line is ``{"id": key, "prompt", "response", "meta"}``; a failed request goes to the
+    run's errors file with its reason (``--retry-errors`` asks again). After SIGINT/SIGTERM the
+    chunk in flight is written and no other is started. Returns the number of responses written.
     """
-    done = {str(r["key"]) for r in iter_records(path) if "key" in r} if path.exists() else set()
+    done = run.done_ids()
     todo = [p for p in prompts if str(p.key) not in done]
     written = 0
-    with Appender(path) as answers, Appender(path.with_name("errors.jsonl")) as errors:
-        for start in range(0, len(todo), chunk_size):
-            chunk = todo[start : start + chunk_size]
-            conversations = [[{"role": "user", "content": p.prompt}] for p in chunk]
-            for p, result in zip(chunk, backend.generate(conversations, params), strict=True):
-                meta = {
-                    "model": backend.model,
-                    "backend": backend.kind,
-                    "finish_reason": result.finish_reason,
-                    "prompt_tokens": result.prompt_tokens,
-                    "completion_tokens": result.completion_tokens,
-                }
-                if result.error is not None:
-                    errors.write({"key": p.key, "error": result.error, "meta": meta})
-                    continue
-                answers.write(
-                    {"key": p.key, "prompt": p.prompt, "response": result.text, "meta": meta}
-                )
-                written += 1
-            if progress is not None:
-                progress(len(chunk))
+    for start in range(0, len(todo), chunk_size):
+        run.check_stop()
+        chunk = todo[start : start + chunk_size]
+        conversations = [[{"role": "user", "content": p.prompt}] for p in chunk]
+        for p, result in zip(chunk, backend.generate(conversations, params), strict=True):
+            meta = {
+                "model": backend.model,
+                "backend": backend.kind,
+                "finish_reason": result.finish_reason,
+                "prompt_tokens": result.prompt_tokens,
+                "completion_tokens": result.completion_tokens,
+            }
+            if result.error is not None:
+                run.errors.write({"id": str(p.key), "error": result.error, "meta": meta})
+                continue
+            written += run.records.write(
+                {"id": str(p.key), "prompt": p.prompt, "response": result.text, "meta": meta}
+            )
+        if progress is not None:
+            progress(len(chunk))
+    run.check_stop()
     return written
 
 
@@ -387,10 +413,7 @@ def generate_on_ray(
     output = Path(str(config.output))
     output.mkdir(parents=True, exist_ok=True)
     prompts_path = output / "prompts.jsonl"
-    _atomic_write(
-        prompts_path,
-        "".join(json.dumps({"id": str(p.key), "prompt": p.prompt}) + "\n" for p in prompts),
-    )
+    write_lines(prompts_path, [{"id": str(p.key), "prompt": p.prompt} for p in prompts])
     settings = GenerateConfig(
         input=str(prompts_path),
         output=str(output / "responses.ray.jsonl"),
@@ -402,6 +425,8 @@ def generate_on_ray(
         device=backend_config.device,
         dtype=backend_config.dtype,
         distributed=distributed,
+        retry_errors=config.retry_errors,
+        output_options=config.output_options,
     )
     counted = 0
 
@@ -412,6 +437,12 @@ def generate_on_ray(
         counted = done
 
     return generate(settings, on_progress=on_progress, on_start=on_generate).output
+
+
+def model_settings(model: str) -> str:
+    """``kind:model`` of ``--model``: the same model behind another address answers the same."""
+    spec = parse_spec(backend_spec(model))
+    return f"{spec.kind}:{spec.model}"
 
 
 def backend_spec(model: str) -> str:
@@ -447,6 +478,32 @@ def run_ifeval(
         )
     prompts = load_prompts(input_path)[: config.limit]
     output = Path(str(config.output))
+    with OutputLock(output, "eval ifeval"):  # one run per report folder
+        return _score(
+            config,
+            prompts,
+            input_path,
+            output,
+            start,
+            backend_config,
+            progress,
+            on_generate,
+            distributed,
+        )
+
+
+def _score(
+    config: IFEvalConfig,
+    prompts: list[IFEvalPrompt],
+    input_path: Path,
+    output: Path,
+    start: float,
+    backend_config: BackendConfig | None,
+    progress: Callable[[int], None] | None,
+    on_generate: Callable[[int], None] | None,
+    distributed: RayConfig | None,
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Generate the responses if asked, score them and write the report (under the lock)."""
     backend_config = backend_config or BackendConfig()
     if config.model is not None and distributed is not None and distributed.ray:
         responses_path = generate_on_ray(
@@ -456,21 +513,28 @@ def run_ifeval(
         responses_path = output / "responses.jsonl"
         backend = open_backend(backend_spec(config.model), backend_config)
         params = GenerationParams(max_new_tokens=config.max_new_tokens, temperature=0.0)
-        if on_generate is not None:
-            done = (
-                {str(r.get("key")) for r in iter_records(responses_path)}
-                if responses_path.exists()
-                else set()
-            )
-            on_generate(sum(str(p.key) not in done for p in prompts))
-        generate_responses(
-            prompts,
-            backend,
-            params,
+        settings = {"model": model_settings(config.model), "max_new_tokens": config.max_new_tokens}
+        with Run(
             responses_path,
-            chunk_size=4 * backend_config.batch_size,
-            progress=progress,
-        )
+            "eval ifeval",
+            settings,
+            config,
+            options=config.output_options,
+            errors=output / "errors.jsonl",
+            retry_errors=config.retry_errors,
+        ) as answers:
+            if on_generate is not None:
+                done = answers.done_ids()
+                on_generate(sum(str(p.key) not in done for p in prompts))
+            written = generate_responses(
+                prompts,
+                backend,
+                params,
+                answers,
+                chunk_size=4 * backend_config.batch_size,
+                progress=progress,
+            )
+            answers.finish(written=written)
     else:
         responses_path = Path(str(config.responses))
     matching = match_responses(prompts, load_responses(responses_path))

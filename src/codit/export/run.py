@@ -9,7 +9,6 @@ optionally upload the folder (``export.hub``). The folder loads with
 from __future__ import annotations
 
 import json
-import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from codit.errors import ConfigError, DataError
 from codit.export.card import card_body, command_line, metadata, render
 from codit.export.hub import hub_token, push_folder
 from codit.export.shards import FORMATS, SPLIT, write_shards
+from codit.io.atomic import write_text
 from codit.io.manifest import read_manifest
 
 MANIFEST_COPY = "codit_manifest.json"
@@ -101,12 +101,6 @@ def _export_command(records: Path, config: ExportConfig, folder: Path) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def export(
     records: str | Path, config: ExportConfig | None = None, api: Any = None
 ) -> ExportSummary:
@@ -155,9 +149,9 @@ def export(
         list(summary.schema.names),
     )
     card = folder / "README.md"
-    _write_text(card, render(meta, body))
+    write_text(card, render(meta, body))
     if manifest is not None:
-        _write_text(folder / MANIFEST_COPY, json.dumps(manifest, indent=2, default=str) + "\n")
+        write_text(folder / MANIFEST_COPY, json.dumps(manifest, indent=2, default=str) + "\n")
 
     url = None
     if config.push_to_hub:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from codit.errors import DataError
+from codit.io.jsonl import iter_lines
 
 FORMATS = ("parquet", "jsonl")
 FIRST_COLUMNS = ("id", "messages", "meta")
@@ -37,20 +38,12 @@ class ShardSummary:
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line, lazily; a bad line is a ``DataError``."""
-    with path.open(encoding="utf-8") as handle:
-        for n, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(
-                    f"{path}, line {n}: not valid JSON ({err.msg}); fix or remove that line"
-                ) from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}, line {n}: expected a JSON object")
-            yield n, row
+    """(line number, object) for each record, lazily; a bad line is a ``DataError`` naming it."""
+    for line in iter_lines(path):
+        if line.invalid is not None:
+            raise DataError(f"{line.invalid}; fix or remove that line")
+        if line.value is not None:
+            yield line.number, line.value
 
 
 def _chunks(path: Path, size: int) -> Iterator[list[dict[str, Any]]]:

@@ -10,6 +10,7 @@ from codit.decoding.config import DecodingConfig
 from codit.distributed.config import RayConfig
 from codit.errors import ConfigError
 from codit.io.filters import PromptFilters
+from codit.io.options import OutputOptions
 from codit.io.sources import InputSource
 from codit.models.loading import DEVICES, DTYPES
 
@@ -85,6 +86,7 @@ class GenerateConfig:
         default=False, metadata={"help": "retry the records listed in the errors file"}
     )
     distributed: RayConfig = field(default_factory=RayConfig)
+    output_options: OutputOptions = field(default_factory=OutputOptions)
 
     def __post_init__(self) -> None:
         if self.base is None and self.instruct == TINY_PAIR[0] and self.decoding.contrastive:

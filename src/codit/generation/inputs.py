@@ -2,13 +2,13 @@
 
 Pass 1 (``plan_inputs``), before any model loads, reads every row of the input (a local file,
 a ``datasets`` folder or ``hf:ORG/NAME``) through ``codit.io.prompts.scan_prompts``, applies
-the filters (``codit.io.filters``) and ``--limit``, and counts the prompts picked, those already
-done and those dropped; bad rows are reported together, or kept for the errors file with
-``--skip-invalid``. Pass 2 (``pending_prompts``) reads the input again the same way and yields
-the prompts still to do, one at a time, as the engine asks for them. The same input, filters and
-limit pick the same prompts in the same order, so a rerun resumes exactly. No prompt text is
-kept between the passes, only ids, so memory does not grow with the input's size beyond the id
-sets (measured in ``benchmarks/input_memory.py``).
+the filters (``codit.io.filters``) and ``--limit``, counts what they dropped, and keeps a 64-bit
+hash of each picked id (``codit.io.hashset``, 16 bytes a prompt); bad rows are reported
+together, or kept for the errors file with ``--skip-invalid``. Pass 2 (``pending_prompts``)
+reads the input again and yields the picked prompts not done yet, one at a time, as the engine
+asks for them (the filters are not run again: ``--first-turn``'s cut is). The same input,
+filters and limit pick the same prompts, so a rerun resumes exactly. No prompt text is kept
+between the passes (measured in ``benchmarks/input_memory.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from typing import Any
 
 from codit.errors import ConfigError, DataError
 from codit.generation.config import GenerateConfig
-from codit.io.filters import PromptFilter
+from codit.io.filters import PromptFilter, first_user_turn
+from codit.io.hashset import HashSet, text_hash
+from codit.io.invalid import Invalid, invalid_input
 from codit.io.prompts import PromptRecord, scan_prompts
 from codit.io.sources import describe, is_hub
 
@@ -29,54 +31,66 @@ class InputPlan:
     """What pass 1 found."""
 
     inputs: int = 0
-    already_done: int = 0
+    invalid: list[Invalid] = field(default_factory=list)
     filtered: dict[str, int] = field(default_factory=dict)
+    picked: HashSet = field(default_factory=HashSet)
+    already_done: int = 0
 
     @property
     def todo(self) -> int:
         return self.inputs - self.already_done
 
-
-def _picked(config: GenerateConfig, keep: PromptFilter) -> Iterator[PromptRecord]:
-    """The input's checked rows, filtered and cut at ``--limit``."""
-    n = 0
-    for item in scan_prompts(
-        str(config.input), config.prompt_field, config.id_field, config.source
-    ):
-        messages = keep.keep(item.messages)
-        if messages is None:
-            continue
-        yield item if messages is item.messages else replace(item, messages=messages)
-        n += 1
-        if config.limit is not None and n >= config.limit:
-            return
+    def count_done(self, done_ids: Iterable[str]) -> int:
+        """Set ``already_done``: how many picked prompts the output (or errors file) holds."""
+        self.already_done = sum(text_hash(key) in self.picked for key in done_ids)
+        return self.already_done
 
 
-def plan_inputs(config: GenerateConfig, done_ids: Container[str]) -> InputPlan:
-    """Pass 1: check every row and count what a run will do.
+def _rows(config: GenerateConfig) -> Iterator[PromptRecord | Invalid]:
+    return scan_prompts(str(config.input), config.prompt_field, config.id_field, config.source)
+
+
+def plan_inputs(config: GenerateConfig) -> InputPlan:
+    """Pass 1: check every row, pick the prompts to answer, count.
 
     Raises:
         DataError: bad rows (all named; unless ``--skip-invalid``), or no prompt to answer.
     """
     plan = InputPlan()
     keep = PromptFilter(config.filters)
-    for item in _picked(config, keep):
+    for item in _rows(config):
+        if isinstance(item, Invalid):
+            plan.invalid.append(item)
+            continue
+        if keep.keep(item.messages) is None:
+            continue
+        plan.picked.add(text_hash(item.id))
         plan.inputs += 1
-        plan.already_done += item.id in done_ids
+        if config.limit is not None and plan.inputs >= config.limit:
+            break  # the rows after the limit are not read (as without filters)
     plan.filtered = dict(keep.dropped)
+    if plan.invalid and not config.output_options.skip_invalid:
+        raise invalid_input(config.input, plan.invalid, skippable=True)
     if not plan.inputs:
         if plan.filtered:
             dropped = ", ".join(f"{n} by --{k.replace('_', '-')}" for k, n in plan.filtered.items())
             raise DataError(f"no prompt of {config.input} passes the filters ({dropped})")
-        raise DataError(f"input {config.input} holds no prompts")
+        raise DataError(f"input {config.input} holds no {'valid ' if plan.invalid else ''}prompts")
     return plan
 
 
-def pending_prompts(config: GenerateConfig, done_ids: Container[str]) -> Iterator[PromptRecord]:
-    """Pass 2: the prompts still to do, lazily, in input order."""
-    for item in _picked(config, PromptFilter(config.filters)):
-        if item.id not in done_ids:
-            yield item
+def pending_prompts(
+    config: GenerateConfig, plan: InputPlan, done_ids: Container[str]
+) -> Iterator[PromptRecord]:
+    """Pass 2: the picked prompts not done yet, lazily, in input order."""
+    for item in _rows(config):
+        if isinstance(item, Invalid) or item.id in done_ids:
+            continue
+        if text_hash(item.id) not in plan.picked:
+            continue
+        if config.filters.first_turn:
+            item = replace(item, messages=first_user_turn(item.messages))
+        yield item
 
 
 def source_entry(config: GenerateConfig) -> dict[str, Any]:

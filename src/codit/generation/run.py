@@ -4,6 +4,8 @@ Read top to bottom: validate the config and every input line, skip ids already w
 already failed), load and check the model pair, decode with the engine, append each record
 the moment it finishes, and keep the manifest up to date. A killed run loses at most the rows
 in flight; rerunning the same command completes the dataset with every id exactly once.
+The input is read twice, a row at a time (``codit.generation.inputs``): checked and counted
+before any model loads, then streamed to the engine, so memory does not grow with it.
 With ``--ray`` the decoding runs on a pool of Ray workers (``codit.distributed.ray_generate``)
 and everything else, the writing included, stays here.
 
@@ -21,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codit.config import to_dict
 from codit.decoding.engine import Completion, Request
 from codit.errors import DataError, require
 from codit.generation.config import GenerateConfig
@@ -32,9 +33,11 @@ from codit.generation.inputs import (
     plan_inputs,
     source_entry,
 )
-from codit.io.jsonl import Appender, iter_records, read_ids, repair_tail
-from codit.io.manifest import check_same_settings, environment, read_manifest, write_manifest
+from codit.io import signals
+from codit.io.jsonl import read_records
+from codit.io.manifest import environment
 from codit.io.prompts import PromptRecord
+from codit.io.rundir import Run, errors_path
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ class RunSummary:
     errors_path: Path
     manifest_path: Path
     inputs: int
-    duplicates: int
+    invalid: int
     already_done: int
     written: int
     failed: int
@@ -61,10 +64,6 @@ class RunSummary:
         return self.completion_tokens / self.decode_seconds if self.decode_seconds > 0 else 0.0
 
 
-def errors_path(output: Path) -> Path:
-    return output.with_suffix(".errors.jsonl")
-
-
 def check_writable(path: Path) -> None:
     """Fail before any model loads if the output cannot be written."""
     try:
@@ -73,12 +72,6 @@ def check_writable(path: Path) -> None:
             pass
     except OSError as err:
         raise DataError(f"cannot write the output {path}: {err.strerror or err}") from None
-
-
-def _drop_errors(path: Path) -> None:
-    """Forget previous failures so that they are retried (``--retry-errors``)."""
-    if path.exists():
-        path.unlink()
 
 
 def _record(
@@ -106,6 +99,15 @@ def _record(
     }
 
 
+def _error(prompt: PromptRecord, done: Completion) -> dict[str, Any]:
+    return {
+        "id": done.key,
+        "error": done.error,
+        "line": prompt.line,
+        "prompt_tokens": done.prompt_tokens,
+    }
+
+
 def generate(
     config: GenerateConfig | None = None,
     on_progress: Callable[[int, int], None] | None = None,
@@ -123,8 +125,11 @@ def generate(
 
     Returns:
         A ``RunSummary`` with counts and throughput.
-    """
 
+    Raises:
+        Interrupted: SIGINT/SIGTERM stopped the run; every finished record is kept.
+        OutputLocked: another run is writing ``config.output``.
+    """
     config = config or GenerateConfig(**overrides)
     output = Path(str(config.output))
     err_path = errors_path(output)
@@ -135,107 +140,93 @@ def generate(
         require("ray", "ray")
     check_writable(output)
     check_writable(err_path)
-    previous = read_manifest(output)
-    check_same_settings(output, previous, config.record_settings())
-    if config.retry_errors:
-        _drop_errors(err_path)
-    repair_tail(output)
-    repair_tail(err_path)
-    done_ids = read_ids(output) | read_ids(err_path)
-    # The input is read twice, a row at a time: checked and counted now, before any model
-    # loads, then streamed to the engine (codit.generation.inputs).
     source = source_entry(config)
-    check_same_revision(previous, source)
-    plan = plan_inputs(config, done_ids)
-    duplicates = 0
+    plan = plan_inputs(config)  # pass 1: every row checked, the picked ids kept as hashes
+    settings = config.record_settings()
+    with Run(
+        output,
+        "generate",
+        settings,
+        config,
+        options=config.output_options,
+        retry_errors=config.retry_errors,
+    ) as run:
+        check_same_revision(run.manifest, source)  # the previous run's manifest, so far
+        run.skip(plan.invalid)
+        done_ids = run.done_ids()
+        plan.count_done(done_ids)
+        run.manifest["environment"] = environment()
+        run.manifest["source"] = source
+        run.entry.update(
+            {
+                "inputs": plan.inputs,
+                "invalid": len(plan.invalid),
+                "already_done": plan.already_done,
+                "filtered": plan.filtered,
+            }
+        )
 
-    manifest: dict[str, Any] = previous or {"runs": []}
-    manifest.update(
-        {
-            "command": "generate",
-            "settings": config.record_settings(),
-            "config": to_dict(config),
-            "environment": environment(),
-            "output": str(output),
-            "errors": str(err_path),
-            "source": source,
-        }
-    )
-    run_entry: dict[str, Any] = {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "inputs": plan.inputs,
-        "duplicate_ids": duplicates,
-        "already_done": plan.already_done,
-        "filtered": plan.filtered,
-    }
-    manifest["runs"].append(run_entry)
+        def record_models(info: dict[str, Any]) -> None:
+            run.manifest["models"] = info
+            run.write_manifest()
 
-    def record_models(info: dict[str, Any]) -> None:
-        manifest["models"] = info
-        write_manifest(output, manifest)
+        written = failed = tokens = 0
+        decode_seconds = 0.0
+        if plan.todo:
+            # 2. Models: tokenizers and configs are checked before any weights load. Locally
+            #    the pair loads here; on Ray every worker loads its own and reports it.
+            #    Pass 2 hands the prompts to do out one at a time, as the engine asks.
+            flight = InFlight(pending_prompts(config, plan, done_ids), config.system_prompt)
+            if config.distributed.ray:
+                from codit.distributed.ray_generate import ray_completions
 
-    written = failed = tokens = 0
-    decode_seconds = 0.0
-    if plan.todo:
-        # 2. Models: tokenizers and configs are checked before any weights load. Locally the
-        #    pair loads here; on Ray every worker loads its own and reports it with its results.
-        flight = InFlight(pending_prompts(config, done_ids), config.system_prompt)
-        if config.distributed.ray:
-            from codit.distributed.ray_generate import ray_completions
+                completions = ray_completions(config, dict(flight), record_models)
+            else:
+                completions = local_completions(config, flight, record_models)
+            if on_start:
+                on_start(plan.todo)
 
-            completions = ray_completions(config, dict(flight), record_models)
-        else:
-            completions = local_completions(config, flight, record_models)
-        if on_start:
-            on_start(plan.todo)
-
-        # 3. Decode; append each record as it finishes. This process is the only writer, and a
-        #    batch that a failed Ray worker redid may hand an id back again: each id is written once.
-        decode_start = time.time()
-        with Appender(output) as out, Appender(err_path) as errors:
+            # 3. Decode; append each record as it finishes. This process is the only writer
+            #    (the lock), and a batch that a failed Ray worker redid may hand an id back
+            #    again: each id is written once. After SIGINT/SIGTERM no new prompt is
+            #    admitted and the rows in flight are finished and written.
+            decode_start = time.time()
             for done in completions:
                 if done.key in done_ids:
                     continue
                 done_ids.add(done.key)
                 prompt, conversation = flight.pop(done.key)
                 if done.error:
-                    errors.write(
-                        {
-                            "id": done.key,
-                            "error": done.error,
-                            "line": prompt.line,
-                            "prompt_tokens": done.prompt_tokens,
-                        }
-                    )
+                    run.errors.write(_error(prompt, done))
                     failed += 1
                 else:
-                    out.write(_record(prompt, done, config, conversation))
+                    run.records.write(_record(prompt, done, config, conversation))
                     written += 1
                     tokens += done.completion_tokens
                 if on_progress:
                     on_progress(written + failed, tokens)
-        decode_seconds = time.time() - decode_start
-    seconds = time.time() - started
-    total = len(read_ids(output))
-    run_entry.update(
-        {
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "written": written,
-            "failed": failed,
-            "completion_tokens": tokens,
-            "seconds": round(seconds, 3),
-            "decode_seconds": round(decode_seconds, 3),
-            "tokens_per_second": round(tokens / decode_seconds, 2) if decode_seconds else None,
-        }
-    )
-    manifest["counts"] = {"records": total, "errors": len(read_ids(err_path))}
-    mpath = write_manifest(output, manifest)
+                if config.distributed.ray and run.stopping():
+                    break  # Ray workers redo what was in flight on the rerun
+            decode_seconds = time.time() - decode_start
+        seconds = time.time() - started
+        run.entry.update(
+            {
+                "written": written,
+                "failed": failed,
+                "completion_tokens": tokens,
+                "seconds": round(seconds, 3),
+                "decode_seconds": round(decode_seconds, 3),
+                "tokens_per_second": round(tokens / decode_seconds, 2) if decode_seconds else None,
+            }
+        )
+        run.check_stop()
+        run.finish()
     return RunSummary(
         output,
         err_path,
-        mpath,
+        run.manifest_path,
         plan.inputs,
-        duplicates,
+        len(plan.invalid),
         plan.already_done,
         written,
         failed,
@@ -259,7 +250,7 @@ def local_completions(
     return complete(
         pair_engine(pair, config),
         pair.tokenizer,
-        conversations,
+        signals.until_stopped(conversations),
         config.chat_template_kwargs,
     )
 
@@ -329,4 +320,4 @@ def pair_engine(pair: Any, config: GenerateConfig) -> Any:
 
 def load_records(path: str | Path) -> list[dict[str, Any]]:
     """Read a generated dataset back (every line must be a whole record)."""
-    return iter_records(Path(path))
+    return read_records(Path(path))

@@ -13,19 +13,18 @@ the same prompts and resume stays exact:
 * ``dedup``: keep the first of prompts equal after normalisation (Unicode NFKC, case folded,
   runs of whitespace made one space), compared by a 64-bit hash of the normalised text.
 
-The dedup memory is 8 bytes per kept prompt in a sorted array (``HashSet``), not the texts. Two
-different prompts collide with probability about n^2 / 2^65 (3e-8 for a million prompts).
+The dedup memory is 16 bytes per kept prompt (``codit.io.hashset``), not the texts.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from codit.errors import ConfigError
+from codit.io.hashset import HashSet, text_hash
 
 _SPACES = re.compile(r"\s+")
 
@@ -111,50 +110,6 @@ def normalize(messages: list[dict[str, str]]) -> str:
     """The text two prompts are compared on for dedup: NFKC, case folded, spaces collapsed."""
     text = "\n".join(f"{m['role']}: {m['content']}" for m in messages)
     return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
-
-
-def text_hash(text: str) -> int:
-    """A 64-bit hash of ``text`` (stable across runs and machines, unlike ``hash``)."""
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
-
-
-class HashSet:
-    """A set of 64-bit hashes in about 8 bytes each: a sorted NumPy array plus a small buffer.
-
-    New hashes go into a Python set; every ``flush_at`` of them are merged into the sorted
-    array, where membership is a binary search. For the millions of ids and prompts a long run
-    keeps track of, where a set of strings would take ~100 bytes each.
-    """
-
-    def __init__(self, flush_at: int = 1 << 16):
-        import numpy as np
-
-        self._np = np
-        self._sorted = np.empty(0, dtype=np.uint64)
-        self._recent: set[int] = set()
-        self._flush_at = flush_at
-
-    def __len__(self) -> int:
-        return len(self._sorted) + len(self._recent)
-
-    def __contains__(self, value: int) -> bool:
-        if value in self._recent:
-            return True
-        arr = self._sorted
-        i = int(self._np.searchsorted(arr, self._np.uint64(value)))
-        return i < len(arr) and int(arr[i]) == value
-
-    def add(self, value: int) -> bool:
-        """Add ``value``; False when it was there already."""
-        if value in self:
-            return False
-        self._recent.add(value)
-        if len(self._recent) >= self._flush_at:
-            np = self._np
-            new = np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent))
-            self._sorted = np.union1d(self._sorted, new)
-            self._recent.clear()
-        return True
 
 
 class PromptFilter:

@@ -1,104 +1,114 @@
-"""Append-only JSONL files that survive being killed at any instant.
+"""Reading JSON-lines files: every line checked, every problem named by file and line.
 
-A record is one line written with a single ``write`` and flushed at once, so after a crash the
-file holds whole records plus at most one torn last line. ``open_appender`` cuts that torn
-tail before appending (its record is simply produced again), and ``read_ids`` lists the ids
-already present so that a rerun skips them: every id ends up in the file exactly once.
+``iter_lines`` is the one lazy reader: it yields each non-blank line's parsed value, or why it
+has none (invalid UTF-8, not JSON, not an object), with its location. A UTF-8 byte-order mark
+at the start and CRLF line ends are accepted; a UTF-16 file is refused as a whole. Callers
+either stop on the collected problems (``read_records``) or validate further. Writing is
+``codit.io.records`` (append-only) and ``codit.io.atomic`` (whole files).
 """
 
 from __future__ import annotations
 
+import codecs
 import json
-import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from codit.errors import DataError
+from codit.io.invalid import RAW_CHARS, Invalid, invalid_input
+
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
-def repair_tail(path: Path) -> int:
-    """Cut a torn last line (no trailing newline); returns the number of bytes removed."""
-    if not path.exists():
-        return 0
-    size = path.stat().st_size
-    if size == 0:
-        return 0
-    with path.open("rb+") as handle:
-        handle.seek(size - 1)
-        if handle.read(1) == b"\n":
-            return 0
-        # Walk back to the last newline.
-        block = 1 << 16
-        end = size
-        while end > 0:
-            start = max(0, end - block)
-            handle.seek(start)
-            chunk = handle.read(end - start)
-            nl = chunk.rfind(b"\n")
-            if nl >= 0:
-                keep = start + nl + 1
-                handle.truncate(keep)
-                return size - keep
-            end = start
-        handle.truncate(0)
-        return size
+@dataclass(frozen=True)
+class Line:
+    """One non-blank line: its location and JSON object, or the ``Invalid`` it is."""
+
+    number: int
+    where: str
+    value: dict[str, Any] | None
+    invalid: Invalid | None = None
+
+
+def decode_line(raw: bytes, where: str) -> tuple[str | None, Invalid | None]:
+    """Bytes of one line -> its text without the line end, or why it is not UTF-8."""
+    try:
+        return raw.decode("utf-8").rstrip("\r\n"), None
+    except UnicodeDecodeError as err:
+        shown = raw.decode("utf-8", "replace").rstrip("\r\n")[:RAW_CHARS]
+        problem = f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1})"
+        return None, Invalid(where, problem, shown)
+
+
+def refuse_utf16(path: Path, head: bytes) -> None:
+    if head.startswith(UTF16_BOMS):
+        raise DataError(
+            f"{path} is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8"
+        )
+
+
+def parse_object(text: str, where: str) -> tuple[dict[str, Any] | None, Invalid | None]:
+    """One line's text -> its JSON object, or why it is not one."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        return None, Invalid(
+            where, f"not valid JSON ({err.msg} at column {err.colno})", text[:RAW_CHARS]
+        )
+    if not isinstance(value, dict):
+        kind = "list" if isinstance(value, list) else type(value).__name__
+        return None, Invalid(where, f"a JSON {kind}, not an object", text[:RAW_CHARS])
+    return value, None
+
+
+def iter_lines(path: Path) -> Iterator[Line]:
+    """Every non-blank line of a JSONL file, parsed or marked invalid (lazy)."""
+    path = Path(path)
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1:
+                refuse_utf16(path, raw)
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            where = f"{path}, line {number}"
+            text, bad = decode_line(raw, where)
+            if text is not None and not text.strip():
+                continue
+            value = None
+            if text is not None:
+                value, bad = parse_object(text, where)
+            yield Line(number, where, value, bad)
+
+
+def read_records(path: Path, missing_ok: bool = False) -> list[dict[str, Any]]:
+    """All objects of a JSONL file; any bad line is a ``DataError`` naming all of them.
+
+    Args:
+        path: the file.
+        missing_ok: a missing file reads as no records instead of an error.
+    """
+    path = Path(path)
+    if not path.is_file():
+        if missing_ok:
+            return []
+        raise DataError(f"{path} does not exist")
+    records, bad = [], []
+    for line in iter_lines(path):
+        if line.invalid is not None:
+            bad.append(line.invalid)
+        elif line.value is not None:
+            records.append(line.value)
+    if bad:
+        raise invalid_input(path, bad)
+    return records
 
 
 def iter_records(path: Path) -> list[dict[str, Any]]:
-    """All records of a JSONL file; a line that is not JSON is a ``DataError`` naming it."""
-    out = []
-    with path.open(encoding="utf-8") as handle:
-        for n, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise DataError(
-                    f"{path}, line {n}: not valid JSON ({err.msg}); fix or remove that line"
-                ) from None
-    return out
+    """All records of a JSONL file (``read_records``; kept for its callers)."""
+    return read_records(path)
 
 
 def read_ids(path: Path, key: str = "id") -> set[str]:
     """Ids of the records already in ``path`` (empty when it does not exist)."""
-    if not path.exists():
-        return set()
-    return {str(r[key]) for r in iter_records(path) if key in r}
-
-
-class Appender:
-    """Appends one JSON record per line and flushes each one.
-
-    Args:
-        path: the JSONL file; created (with its folder) if missing, torn tail repaired.
-        fsync_every: call ``os.fsync`` after this many records (0 = only on close).
-    """
-
-    def __init__(self, path: Path, fsync_every: int = 64):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        repair_tail(path)
-        self._handle: IO[str] = path.open("a", encoding="utf-8")
-        self._fsync_every = fsync_every
-        self._pending = 0
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._handle.flush()
-        self._pending += 1
-        if self._fsync_every and self._pending >= self._fsync_every:
-            os.fsync(self._handle.fileno())
-            self._pending = 0
-
-    def close(self) -> None:
-        if not self._handle.closed:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-            self._handle.close()
-
-    def __enter__(self) -> Appender:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    return {str(r[key]) for r in read_records(path, missing_ok=True) if key in r}

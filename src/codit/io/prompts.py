@@ -3,24 +3,32 @@
 Each row becomes a ``PromptRecord``: a stable id and the conversation to answer. The prompt is
 a text field (one user turn) or a ``messages`` list (OpenAI/TRL roles or ShareGPT's
 ``from``/``value``), cut after its last user turn. Ids come from the id field, or from a hash
-of the conversation so that the same prompt always gets the same id. Every problem is a
-``DataError`` naming the file and the line (or row) to fix; this module never loads a model.
+of the conversation so that the same prompt always gets the same id; an id appears once per
+input (a later row with the same id is invalid). Reading is a lazy stream of rows
+(``codit.io.rows``) checked one by one (``check_prompt``) in ``scan_prompts``, which keeps only
+the ids seen; ``read_prompt_set`` collects them and names every bad row (the first 20 and a
+count) in one ``DataError``, or with ``skip_invalid`` returns them for the errors file. This
+module never loads a model.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from codit.errors import DataError
+from codit.io.hashset import HashMap, text_hash
+from codit.io.invalid import RAW_CHARS, Invalid, invalid_input
+from codit.io.rows import SUFFIXES
+
+__all__ = ["SUFFIXES", "PromptRecord", "PromptSet", "read_prompt_set", "read_prompts"]
 
 AUTO_PROMPT_FIELDS = ("messages", "prompt", "instruction", "question", "input", "conversations")
-SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+ROLES = ("system", "user", "assistant", "tool")
 SHAREGPT_ROLES = {
     "human": "user",
     "user": "user",
@@ -29,6 +37,7 @@ SHAREGPT_ROLES = {
     "system": "system",
     "model": "assistant",
     "bot": "assistant",
+    "tool": "tool",
 }
 
 
@@ -39,12 +48,26 @@ class PromptRecord:
     Attributes:
         id: stable id (from the id field, else ``sha256`` of the conversation, 16 hex chars).
         messages: the conversation up to and including its last user turn.
-        line: 1-based line (JSONL) or row number, for messages to the user.
+        line: 1-based line (JSONL, CSV) or record number, for messages to the user.
+        where: ``file, line N``: what to show the user about this prompt.
     """
 
     id: str
     messages: list[dict[str, str]]
     line: int
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """The valid prompts of an input and its bad rows (empty unless ``skip_invalid``)."""
+
+    records: list[PromptRecord]
+    invalid: list[Invalid] = field(default_factory=list)
+
+
+class _Bad(Exception):
+    """A row's problem, as a phrase."""
 
 
 def prompt_hash(messages: list[dict[str, str]]) -> str:
@@ -53,130 +76,78 @@ def prompt_hash(messages: list[dict[str, str]]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line or row number, row) pairs from any supported format."""
-    if path.is_dir():
-        yield from _dataset_rows(path)
-        return
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        with path.open(encoding="utf-8") as handle:
-            for n, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise DataError(
-                        f"{path}, line {n}: not valid JSON ({err.msg} at column {err.colno})"
-                    ) from None
-                if not isinstance(row, dict):
-                    raise DataError(
-                        f"{path}, line {n}: expected a JSON object, got {type(row).__name__}"
-                    )
-                yield n, row
-    elif suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-        if (
-            isinstance(data, dict)
-            and len(data) == 1
-            and isinstance(next(iter(data.values())), list)
-        ):
-            data = next(iter(data.values()))
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise DataError(f"{path}: expected a JSON list of objects")
-        yield from enumerate(data, 1)
-    elif suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as handle:
-            for n, row in enumerate(csv.DictReader(handle), 2):  # line 1 is the header
-                yield n, dict(row)
-    elif suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            parquet = pq.ParquetFile(path)
-        except Exception as err:
-            raise DataError(f"{path}: not a readable Parquet file ({err})") from None
-        n = 0
-        for batch in parquet.iter_batches(batch_size=1024):
-            for row in batch.to_pylist():
-                n += 1
-                yield n, row
-    else:
-        raise DataError(
-            f"{path}: unknown input format {suffix!r}; use .jsonl, .json, .csv, .parquet or a datasets directory"
+def _message(m: Any, i: int, field_name: str) -> dict[str, str]:
+    if not isinstance(m, dict):
+        raise _Bad(
+            f"message {i} in {field_name!r} is a {type(m).__name__}, not an object with role and content"
         )
+    role = m.get("role", m.get("from"))
+    content = m.get("content", m.get("value"))
+    known = SHAREGPT_ROLES.get(str(role).lower()) if isinstance(role, str) else None
+    if known is None:
+        raise _Bad(
+            f"message {i} in {field_name!r} has role {role!r}, not one of {', '.join(ROLES)} "
+            "(or ShareGPT's human, gpt)"
+        )
+    if not isinstance(content, str):
+        raise _Bad(
+            f"message {i} in {field_name!r} has no text content (got {type(content).__name__})"
+        )
+    return {"role": known, "content": content}
 
 
-def _dataset_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    from datasets import DatasetDict, load_from_disk
+def to_messages(value: Any, field_name: str) -> list[dict[str, str]]:
+    """A text or a message list -> a conversation ending with its last user turn.
 
-    try:
-        data = load_from_disk(str(path))
-    except Exception as err:
-        raise DataError(
-            f"{path} is a directory but not a saved `datasets` dataset ({err})"
-        ) from None
-    if isinstance(data, DatasetDict):
-        if "train" in data:
-            data = data["train"]
-        elif len(data) == 1:
-            data = next(iter(data.values()))
-        else:
-            raise DataError(
-                f"{path} holds several splits ({', '.join(data)}) and none is 'train'; save one split"
-            )
-    yield from enumerate(data, 1)
-
-
-def to_messages(value: Any, where: str, field: str) -> list[dict[str, str]]:
-    """A text or a message list -> a conversation ending with its last user turn."""
+    Raises:
+        _Bad: what is wrong with it.
+    """
     if isinstance(value, str):
         if not value.strip():
-            raise DataError(f"{where}: the prompt in field {field!r} is empty")
+            raise _Bad(f"the prompt in field {field_name!r} is empty")
         return [{"role": "user", "content": value}]
     if not isinstance(value, list) or not value:
-        raise DataError(f"{where}: field {field!r} must be a text or a non-empty list of messages")
-    messages = []
-    for m in value:
-        if not isinstance(m, dict):
-            raise DataError(
-                f"{where}: every message in {field!r} must be an object with role and content"
-            )
-        role = m.get("role", m.get("from"))
-        content = m.get("content", m.get("value"))
-        role = SHAREGPT_ROLES.get(str(role).lower(), role) if role is not None else None
-        if role not in ("system", "user", "assistant", "tool") or not isinstance(content, str):
-            raise DataError(f"{where}: a message in {field!r} lacks a known role or a text content")
-        messages.append({"role": role, "content": content})
+        raise _Bad(
+            f"field {field_name!r} must be a text or a non-empty list of messages, "
+            f"not {type(value).__name__ if value != [] else 'an empty list'}"
+        )
+    messages = [_message(m, i, field_name) for i, m in enumerate(value, 1)]
     last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
     if last_user < 0:
-        raise DataError(f"{where}: the conversation in {field!r} has no user turn")
+        raise _Bad(f"the conversation in {field_name!r} has no user turn")
     if not messages[last_user]["content"].strip():
-        raise DataError(f"{where}: the last user turn in {field!r} is empty")
+        raise _Bad(f"the last user turn in {field_name!r} is empty")
     return messages[: last_user + 1]
 
 
-def _where(path: str | Path, n: int) -> str:
-    kind = "line" if Path(path).suffix.lower() in (".jsonl", ".csv") else "record"
-    return f"{path}, {kind} {n}"
+def _record_id(row: dict[str, Any], id_field: str | None, messages: list[dict[str, str]]) -> str:
+    key_field = id_field or ("id" if "id" in row else None)
+    if key_field is None:
+        return prompt_hash(messages)
+    value = row.get(key_field)
+    if value is None or value == "":
+        raise _Bad(f"no id in field {key_field!r}; its fields are {sorted(row)}")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _Bad(
+            f"the id in field {key_field!r} must be a string or an integer, not {type(value).__name__}"
+        )
+    return str(value)
 
 
-def _source_rows(path: str | Path, source: Any = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    """(number, where, row) of a local input, or of ``hf:NAME`` read through ``datasets``."""
-    from codit.io.sources import InputSource, hub_rows, is_hub
+def check_prompt(
+    row: dict[str, Any], n: int, where: str, prompt_field: str | None, id_field: str | None
+) -> PromptRecord:
+    """One row -> its ``PromptRecord``.
 
-    if is_hub(path):
-        yield from hub_rows(str(path), source or InputSource())
-        return
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"input {path} does not exist")
-    for n, row in _rows(path):
-        yield n, _where(path, n), row
+    Raises:
+        _Bad: what is wrong with the row.
+    """
+    name = prompt_field or next((f for f in AUTO_PROMPT_FIELDS if f in row), None)
+    if name is None or name not in row:
+        wanted = f"field {prompt_field!r}" if prompt_field else "prompt field"
+        raise _Bad(f"no {wanted}; its fields are {sorted(row)}; choose one with --prompt-field")
+    messages = to_messages(row[name], name)
+    return PromptRecord(_record_id(row, id_field, messages), messages, n, where)
 
 
 def scan_prompts(
@@ -184,26 +155,80 @@ def scan_prompts(
     prompt_field: str | None = None,
     id_field: str | None = None,
     source: Any = None,
-) -> Iterator[PromptRecord]:
-    """Each row of the input checked, lazily (``source``: the ``InputSource`` of an hf: input)."""
-    for n, where, row in _source_rows(path, source):
-        field = prompt_field or next((f for f in AUTO_PROMPT_FIELDS if f in row), None)
-        if field is None or field not in row:
-            wanted = f"field {prompt_field!r}" if prompt_field else "a prompt field"
-            raise DataError(
-                f"{where} has no {wanted}; its fields are {sorted(row)}; choose one with --prompt-field"
+) -> Iterator[PromptRecord | Invalid]:
+    """Each row of ``path`` checked, lazily: a ``PromptRecord`` or the ``Invalid`` it is.
+
+    ``path`` may be ``hf:NAME``, read through ``datasets`` as ``source`` (an
+    ``InputSource``) says. Only a 64-bit hash and the line number of each id seen are kept (to
+    find a repeated id; ``codit.io.hashset``), so this streams any input in flat memory.
+    """
+    from codit.io.sources import input_rows
+
+    seen = HashMap()
+    for line in input_rows(path, source):
+        if line.invalid is not None or line.value is None:
+            yield line.invalid or Invalid(line.where, "unreadable")
+            continue
+        try:
+            record = check_prompt(line.value, line.number, line.where, prompt_field, id_field)
+        except _Bad as bad:
+            yield Invalid(line.where, str(bad), _raw(line.value))
+            continue
+        first = seen.get(text_hash(record.id))
+        if first is not None:
+            kind = line.where.rsplit(", ", 1)[-1].split(" ")[0]  # "line" or "record"
+            yield Invalid(
+                line.where,
+                f"id {record.id!r} already appears on {kind} {first}; ids must be unique",
+                _raw(line.value),
             )
-        messages = to_messages(row[field], where, field)
-        key_field = id_field or ("id" if "id" in row else None)
-        if key_field is not None:
-            if row.get(key_field) in (None, ""):
-                raise DataError(
-                    f"{where} has no id in field {key_field!r}; its fields are {sorted(row)}"
-                )
-            key = str(row[key_field])
-        else:
-            key = prompt_hash(messages)
-        yield PromptRecord(key, messages, n)
+            continue
+        seen.put(text_hash(record.id), line.number)
+        yield record
+
+
+def _raw(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)[:RAW_CHARS]
+
+
+def read_prompt_set(
+    path: str | Path,
+    prompt_field: str | None = None,
+    id_field: str | None = None,
+    limit: int | None = None,
+    skip_invalid: bool = False,
+) -> PromptSet:
+    """Read and check every prompt of a dataset (before any model loads).
+
+    Args:
+        path: the input file or ``datasets`` directory.
+        prompt_field: field with the text or the messages; None tries ``messages``, ``prompt``,
+            ``instruction``, ``question``, ``input``, ``conversations`` in that order.
+        id_field: field with the record id; None uses ``id`` when present, else a hash.
+        limit: read only the first ``limit`` valid prompts.
+        skip_invalid: return bad rows in ``invalid`` instead of raising.
+
+    Raises:
+        DataError: the input is missing or unreadable, holds no valid prompt, or (without
+            ``skip_invalid``) has bad rows: all of them are named.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"input {path} does not exist")
+    records: list[PromptRecord] = []
+    invalid: list[Invalid] = []
+    for item in scan_prompts(path, prompt_field, id_field):
+        if isinstance(item, Invalid):
+            invalid.append(item)
+            continue
+        records.append(item)
+        if limit is not None and len(records) >= limit:
+            break
+    if invalid and not skip_invalid:
+        raise invalid_input(path, invalid, skippable=True)
+    if not records:
+        raise DataError(f"input {path} holds no {'valid ' if invalid else ''}prompts")
+    return PromptSet(records, invalid)
 
 
 def read_prompts(
@@ -212,20 +237,5 @@ def read_prompts(
     id_field: str | None = None,
     limit: int | None = None,
 ) -> list[PromptRecord]:
-    """Read and validate every prompt of a dataset (before any model loads).
-
-    Args:
-        path: the input file or ``datasets`` directory.
-        prompt_field: field with the text or the messages; None tries ``messages``, ``prompt``,
-            ``instruction``, ``question``, ``input``, ``conversations`` in that order.
-        id_field: field with the record id; None uses ``id`` when present, else a hash.
-        limit: read only the first ``limit`` prompts.
-    """
-    records: list[PromptRecord] = []
-    for record in scan_prompts(path, prompt_field, id_field):
-        records.append(record)
-        if limit is not None and len(records) >= limit:
-            break
-    if not records:
-        raise DataError(f"input {path} holds no prompts")
-    return records
+    """The prompts of a dataset; any bad row is a ``DataError`` (see ``read_prompt_set``)."""
+    return read_prompt_set(path, prompt_field, id_field, limit).records

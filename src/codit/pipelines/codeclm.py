@@ -40,6 +40,12 @@ from codit.backends.cost import Metered
 from codit.backends.spec import BackendConfig
 from codit.config import to_dict
 from codit.errors import ConfigError, DataError
+from codit.io.atomic import write_json
+from codit.io.jsonl import read_records
+from codit.io.options import OutputOptions
+from codit.io.prompts import read_prompt_set
+from codit.io.records import RecordWriter
+from codit.io.rundir import Run
 from codit.pipelines.codeclm_filter import contrastive_filter
 from codit.pipelines.codeclm_parse import Metadata
 from codit.pipelines.codeclm_steps import (
@@ -53,18 +59,13 @@ from codit.pipelines.codeclm_steps import (
 )
 from codit.pipelines.llm import open_roles
 from codit.pipelines.outputs import (
-    UniqueWriter,
     check_output,
     check_spec,
     distribution,
-    finish_run,
     model_name,
-    read_records,
-    read_seeds,
     side,
-    start_run,
+    stop_checking,
     with_cache,
-    write_json,
 )
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,7 @@ class CodecLMConfig:
         metadata={"help": "stop after writing the metadata pool (OUTPUT.pool.jsonl), to review it"},
     )
     backend: BackendConfig = field(default_factory=BackendConfig)
+    output_options: OutputOptions = field(default_factory=OutputOptions)
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -204,7 +206,7 @@ class CodecLMConfig:
     def settings(self) -> dict[str, Any]:
         """What shapes the records: a rerun into the same output must keep these."""
         values = to_dict(self)
-        for name in ("output", "backend", "chunk_size", "pool_only"):
+        for name in ("output", "backend", "chunk_size", "pool_only", "output_options"):
             values.pop(name)
         values["strong"] = model_name(str(self.strong))
         values["target"] = model_name(str(self.target))
@@ -234,60 +236,77 @@ def run_codeclm(
     """
     started = time.time()
     output = Path(str(config.output))
-    seeds = read_seeds(str(config.seeds), config.prompt_field, config.id_field, config.limit)
-    manifest = start_run(
+    seed_set = read_prompt_set(
+        str(config.seeds),
+        config.prompt_field,
+        config.id_field,
+        config.limit,
+        config.output_options.skip_invalid,
+    )
+    seeds = seed_set.records
+    run = Run(
         output,
         "codeclm",
-        config,
         config.settings(),
-        {
+        config,
+        options=config.output_options,
+        records=(output, side(output, "pool"), side(output, "dropped")),
+    )
+    with run:
+        run.skip(seed_set.invalid)
+        run.manifest["models"] = {
             "strong": model_name(str(config.strong)),
             "target": model_name(str(config.target)),
-        },
-    )
-    roles = open_roles(
-        {"strong": str(config.strong), "judge": str(config.strong), "target": str(config.target)},
-        with_cache(config.backend, output),
-        backends,
-    )
-    progress = on_progress or (lambda stage, done, total: None)
-    stages: dict[str, Any] = {"seeds": len(seeds)}
-    unparsable: Counter[str] = Counter()
-    writers = {name: UniqueWriter(side(output, name)) for name in ("errors", "dropped")}
-    writers["kept"] = UniqueWriter(output)
-    complete = False
-    try:
-        # 1-2. Encode the seeds and augment the metadata pool (or read the pool a run wrote).
-        pool_path = side(output, "pool")
-        if pool_path.exists():
-            pool = read_pool(pool_path)
-            stages["pool"] = {"size": len(pool), "read_from": str(pool_path)}
-        else:
-            encoded = encode(
-                roles["strong"], seeds, config, writers["errors"], unparsable, progress
-            )
-            stages["encode"] = {
-                "asked": len(seeds),
-                "labelled": len(encoded),
-                "failed": len(seeds) - len(encoded),
-            }
-            pool, stages["pool"] = augment(encoded, config, metadata_filter)
-            write_pool(pool_path, pool, stages["pool"]["from_seeds"])
-        if not pool:
-            raise DataError(
-                f"no seed of {config.seeds} could be labelled with metadata; see {side(output, 'errors')}"
-            )
-        if not config.pool_only:
-            synthesize(pool, roles, config, writers, stages, unparsable, progress)
-        complete = True
-    finally:
-        for writer in writers.values():
-            writer.close()
-        report = build_report(
-            output, config, stages, unparsable, roles, complete, time.time() - started
+        }
+        roles = open_roles(
+            {
+                "strong": str(config.strong),
+                "judge": str(config.strong),
+                "target": str(config.target),
+            },
+            with_cache(config.backend, output),
+            backends,
         )
-        write_json(side(output, "report", ".json"), report)
-        finish_run(output, manifest, {"complete": complete, "kept": report["records"]["kept"]})
+        progress = stop_checking(run, on_progress)
+        stages: dict[str, Any] = {"seeds": len(seeds), "invalid_seeds": len(seed_set.invalid)}
+        unparsable: Counter[str] = Counter()
+        writers = {
+            "errors": run.errors,
+            "dropped": run.writer(side(output, "dropped")),
+            "kept": run.records,
+        }
+        complete = False
+        try:
+            # 1-2. Encode the seeds and augment the metadata pool (or read the pool a run wrote).
+            pool_path = side(output, "pool")
+            if pool_path.exists():
+                pool = read_pool(pool_path)
+                stages["pool"] = {"size": len(pool), "read_from": str(pool_path)}
+            else:
+                encoded = encode(
+                    roles["strong"], seeds, config, writers["errors"], unparsable, progress
+                )
+                stages["encode"] = {
+                    "asked": len(seeds),
+                    "labelled": len(encoded),
+                    "failed": len(seeds) - len(encoded),
+                }
+                pool, stages["pool"] = augment(encoded, config, metadata_filter)
+                write_pool(pool_path, pool, stages["pool"]["from_seeds"])
+            if not pool:
+                raise DataError(
+                    f"no seed of {config.seeds} could be labelled with metadata; see {side(output, 'errors')}"
+                )
+            if not config.pool_only:
+                synthesize(pool, roles, config, writers, stages, unparsable, progress)
+            complete = True
+        finally:
+            report = build_report(
+                output, config, stages, unparsable, roles, complete, time.time() - started
+            )
+            write_json(side(output, "report", ".json"), report)
+            run.entry["kept"] = report["records"]["kept"]
+        run.finish()
     log.info(
         "codeclm: %d records kept in %s (%s)",
         report["records"]["kept"],
@@ -301,7 +320,7 @@ def synthesize(
     pool: list[Metadata],
     roles: dict[str, Metered],
     config: CodecLMConfig,
-    writers: dict[str, UniqueWriter],
+    writers: dict[str, RecordWriter],
     stages: dict[str, Any],
     unparsable: Counter[str],
     progress: Progress,
@@ -354,9 +373,9 @@ def build_report(
     report of a resumed run covers the whole dataset; ``cost`` is this run's alone.
     """
     unparsable = Counter(unparsable)
-    kept = read_records(output)
-    dropped = read_records(side(output, "dropped"))
-    errors = read_records(side(output, "errors"))
+    kept = read_records(output, missing_ok=True)
+    dropped = read_records(side(output, "dropped"), missing_ok=True)
+    errors = read_records(side(output, "errors"), missing_ok=True)
     histories = [r["meta"]["history"] for r in kept] + [
         r["history"] for r in dropped + errors if "history" in r
     ]

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from codit.backends.cost import Metered
+from codit.io.records import RecordWriter
 from codit.pipelines.codeclm_parse import (
     IMPROVED_SCHEMA,
     SCORES_SCHEMA,
@@ -27,7 +28,7 @@ from codit.pipelines.codeclm_parse import (
 )
 from codit.pipelines.codeclm_steps import Chain, generation_params
 from codit.pipelines.llm import ask, user
-from codit.pipelines.outputs import UniqueWriter, model_name
+from codit.pipelines.outputs import model_name
 from codit.pipelines.replies import ParseError
 from codit.pipelines.templates import load_template, render
 
@@ -40,7 +41,7 @@ def contrastive_filter(
     roles: dict[str, Metered],
     rubrics: dict[str, list[Rubric]],
     config: CodecLMConfig,
-    writers: dict[str, UniqueWriter],
+    writers: dict[str, RecordWriter],
 ) -> None:
     """Step 5 for a chunk of chains: answer, judge, keep / improve / drop, for every round."""
     judge_template = load_template("codeclm_judge")
@@ -232,7 +233,7 @@ def _improved_of(originals: list[str]) -> Callable[[str, int], str]:
     return lambda text, i: parse_improved(text, originals[i])
 
 
-def _drop(writers: dict[str, UniqueWriter], chain: Chain, reason: str) -> None:
+def _drop(writers: dict[str, RecordWriter], chain: Chain, reason: str) -> None:
     writers["dropped"].write(
         {
             "id": chain.id,

@@ -8,8 +8,6 @@ fails to the errors file with the raw replies. ``augment`` and ``budgets`` are p
 
 from __future__ import annotations
 
-import json
-import os
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -19,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from codit.backends.base import GenerationParams
 from codit.backends.cost import Metered
+from codit.io.atomic import write_lines
+from codit.io.jsonl import read_records
 from codit.io.prompts import PromptRecord
+from codit.io.records import RecordWriter
 from codit.pipelines.codeclm_parse import (
     INSTRUCTIONS_SCHEMA,
     METADATA_SCHEMA,
@@ -31,7 +32,7 @@ from codit.pipelines.codeclm_parse import (
     parse_rubrics,
 )
 from codit.pipelines.llm import ask, user
-from codit.pipelines.outputs import UniqueWriter, instruction_of, read_records
+from codit.pipelines.outputs import instruction_of
 from codit.pipelines.templates import load_template, render
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def encode(
     strong: Metered,
     seeds: list[PromptRecord],
     config: CodecLMConfig,
-    errors: UniqueWriter,
+    errors: RecordWriter,
     unparsable: Counter[str],
     progress: Progress,
 ) -> list[Metadata]:
@@ -161,7 +162,7 @@ def decode(
     strong: Metered,
     pool: list[Metadata],
     config: CodecLMConfig,
-    errors: UniqueWriter,
+    errors: RecordWriter,
     unparsable: Counter[str],
     progress: Progress,
 ) -> tuple[list[Chain], int]:
@@ -218,7 +219,7 @@ def self_rubrics(
     strong: Metered,
     entries: list[Metadata],
     config: CodecLMConfig,
-    errors: UniqueWriter,
+    errors: RecordWriter,
     unparsable: Counter[str],
     progress: Progress,
 ) -> dict[str, list[Rubric]]:
@@ -266,18 +267,17 @@ def self_rubrics(
 
 def write_pool(path: Path, pool: list[Metadata], from_seeds: int) -> None:
     """The pool in one atomic write, so a rerun never reads half of it."""
-    lines = [
-        json.dumps(
-            {"id": m.key, **m.to_dict(), "origin": "seed" if i < from_seeds else "sampled"},
-            ensure_ascii=False,
-        )
-        for i, m in enumerate(pool)
-    ]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    os.replace(tmp, path)
+    write_lines(
+        path,
+        [
+            {"id": m.key, **m.to_dict(), "origin": "seed" if i < from_seeds else "sampled"}
+            for i, m in enumerate(pool)
+        ],
+    )
 
 
 def read_pool(path: Path) -> list[Metadata]:
     """The metadata pool a run wrote (perhaps edited by hand since)."""
-    return [Metadata(r["use_case"], tuple(r["skills"])) for r in read_records(path)]
+    return [
+        Metadata(r["use_case"], tuple(r["skills"])) for r in read_records(path, missing_ok=True)
+    ]

@@ -40,6 +40,12 @@ from codit.backends.cost import Metered
 from codit.backends.spec import BackendConfig
 from codit.config import to_dict
 from codit.errors import ConfigError
+from codit.io.atomic import write_json
+from codit.io.jsonl import read_records
+from codit.io.options import OutputOptions
+from codit.io.prompts import read_prompt_set
+from codit.io.records import RecordWriter
+from codit.io.rundir import Run
 from codit.pipelines.constraints import KINDS
 from codit.pipelines.ecd_parse import VERDICT_SCHEMA
 from codit.pipelines.ecd_steps import (
@@ -54,18 +60,13 @@ from codit.pipelines.ecd_steps import (
 )
 from codit.pipelines.llm import open_roles
 from codit.pipelines.outputs import (
-    UniqueWriter,
     check_output,
     check_spec,
-    finish_run,
     instruction_of,
     model_name,
-    read_records,
-    read_seeds,
     side,
-    start_run,
+    stop_checking,
     with_cache,
-    write_json,
 )
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ class EcdConfig:
         },
     )
     backend: BackendConfig = field(default_factory=BackendConfig)
+    output_options: OutputOptions = field(default_factory=OutputOptions)
 
     def __post_init__(self) -> None:
         names = tuple(n.strip() for t in self.operations for n in t.split(",") if n.strip())
@@ -203,7 +205,7 @@ class EcdConfig:
     def settings(self) -> dict[str, Any]:
         """What shapes the records: a rerun into the same output must keep these."""
         values = to_dict(self)
-        for name in ("output", "backend", "chunk_size"):
+        for name in ("output", "backend", "chunk_size", "output_options"):
             values.pop(name)
         values.update(
             evolver=model_name(str(self.evolver)),
@@ -234,54 +236,70 @@ def run_ecd(
     """
     started = time.time()
     output = Path(str(config.output))
-    seeds = read_seeds(str(config.seeds), config.prompt_field, config.id_field, config.limit)
+    seed_set = read_prompt_set(
+        str(config.seeds),
+        config.prompt_field,
+        config.id_field,
+        config.limit,
+        config.output_options.skip_invalid,
+    )
+    seeds = seed_set.records
     models = {
         "evolver": model_name(str(config.evolver)),
         "responder": model_name(str(config.responder)),
         "judge": model_name(config.judge_spec),
     }
-    manifest = start_run(output, "ecd", config, config.settings(), models)
-    roles = open_roles(
-        {
-            "evolver": str(config.evolver),
-            "responder": str(config.responder),
-            "judge": config.judge_spec,
-        },
-        with_cache(config.backend, output),
-        backends,
+    names = ("sft", "dropped", "chains")
+    run = Run(
+        output,
+        "ecd",
+        config.settings(),
+        config,
+        options=config.output_options,
+        records=(output, *(side(output, n) for n in names)),
     )
-    progress = on_progress or (lambda stage, done, total: None)
-    writers = {
-        name: UniqueWriter(side(output, name)) for name in ("sft", "dropped", "errors", "chains")
-    }
-    writers["pairs"] = UniqueWriter(output)
-    todo = [s for s in seeds if s.id not in writers["chains"].ids]
-    complete = False
-    try:
-        for start in range(0, len(todo), config.chunk_size):
-            chains = [
-                Chain(s.id, [Stage(0, instruction_of(s), "", "seed", [])])
-                for s in todo[start : start + config.chunk_size]
-            ]
-            evolve_chains(chains, roles, config, writers, models)
-            for chain in chains:
-                writers["chains"].write(_chain_record(chain))
-            progress("chains", min(start + config.chunk_size, len(todo)), len(todo))
-        complete = True
-    finally:
-        for writer in writers.values():
-            writer.close()
-        report = build_report(
-            output,
-            config,
-            roles,
-            complete,
-            len(seeds),
-            len(seeds) - len(todo),
-            time.time() - started,
+    with run:
+        run.skip(seed_set.invalid)
+        run.manifest["models"] = models
+        roles = open_roles(
+            {
+                "evolver": str(config.evolver),
+                "responder": str(config.responder),
+                "judge": config.judge_spec,
+            },
+            with_cache(config.backend, output),
+            backends,
         )
-        write_json(side(output, "report", ".json"), report)
-        finish_run(output, manifest, {"complete": complete, "pairs": report["records"]["pairs"]})
+        progress = stop_checking(run, on_progress)
+        writers = {name: run.writer(side(output, name)) for name in names}
+        writers["errors"] = run.errors
+        writers["pairs"] = run.records
+        todo = [s for s in seeds if s.id not in writers["chains"].ids]
+        complete = False
+        try:
+            for start in range(0, len(todo), config.chunk_size):
+                chains = [
+                    Chain(s.id, [Stage(0, instruction_of(s), "", "seed", [])])
+                    for s in todo[start : start + config.chunk_size]
+                ]
+                evolve_chains(chains, roles, config, writers, models)
+                for chain in chains:
+                    writers["chains"].write(_chain_record(chain))
+                progress("chains", min(start + config.chunk_size, len(todo)), len(todo))
+            complete = True
+        finally:
+            report = build_report(
+                output,
+                config,
+                roles,
+                complete,
+                len(seeds),
+                len(seeds) - len(todo),
+                time.time() - started,
+            )
+            write_json(side(output, "report", ".json"), report)
+            run.entry["pairs"] = report["records"]["pairs"]
+        run.finish()
     log.info(
         "ecd: %d pairs in %s (%s)",
         report["records"]["pairs"],
@@ -295,7 +313,7 @@ def evolve_chains(
     chains: list[Chain],
     roles: dict[str, Metered],
     config: EcdConfig,
-    writers: dict[str, UniqueWriter],
+    writers: dict[str, RecordWriter],
     models: dict[str, str],
 ) -> None:
     """Every round of a chunk of chains, in lockstep so that each step is one batch of calls."""
@@ -379,7 +397,7 @@ def build_report(
     Counts are read back from the output and its side files, so the report of a resumed run
     covers the whole dataset; ``cost`` is this run's alone.
     """
-    chains = read_records(side(output, "chains"))
+    chains = read_records(side(output, "chains"), missing_ok=True)
     rounds: dict[str, Counter[str]] = {}
     operations: dict[str, Counter[str]] = {}
     constraints: dict[str, Counter[str]] = {}
@@ -391,9 +409,9 @@ def build_report(
             if "constraint" in step:
                 constraints.setdefault(step["constraint"]["id"], Counter())[step["outcome"]] += 1
             unparsable += step.get("unparsable", 0)
-    errors = read_records(side(output, "errors"))
-    dropped = read_records(side(output, "dropped"))
-    pairs = read_records(output)
+    errors = read_records(side(output, "errors"), missing_ok=True)
+    dropped = read_records(side(output, "dropped"), missing_ok=True)
+    pairs = read_records(output, missing_ok=True)
     return {
         "complete": complete,
         "seconds": round(seconds, 2),
@@ -408,7 +426,7 @@ def build_report(
             "pairs": len(pairs),
             "pairs_verifiable": sum(p["meta"]["operation"] == "verifiable" for p in pairs),
             "pairs_free_form": sum(p["meta"]["operation"] != "verifiable" for p in pairs),
-            "sft": len(read_records(side(output, "sft"))),
+            "sft": len(read_records(side(output, "sft"), missing_ok=True)),
             "dropped": len(dropped),
             "dropped_by_outcome": dict(Counter(d["outcome"] for d in dropped)),
             "errors": len(errors),

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from codit.backends.base import GenerationParams
 from codit.backends.cost import Metered
+from codit.io.records import RecordWriter
 from codit.pipelines.constraints import Constraint, draw_constraint, states
 from codit.pipelines.ecd_parse import (
     EVOLUTION_SCHEMA,
@@ -28,7 +29,6 @@ from codit.pipelines.ecd_parse import (
     parse_verdict,
 )
 from codit.pipelines.llm import Answer, ask, user
-from codit.pipelines.outputs import UniqueWriter
 from codit.pipelines.replies import ParseError
 from codit.pipelines.templates import load_template, render
 
@@ -212,7 +212,7 @@ def check_chosen(
     params: GenerationParams,
     config: EcdConfig,
     stop: Callable[..., None],
-    writers: dict[str, UniqueWriter],
+    writers: dict[str, RecordWriter],
     models: dict[str, str],
 ) -> None:
     """Code checks every verifiable constraint; the judge, the whole instruction. A failure ends
@@ -304,7 +304,7 @@ def check_rejected(
     judge: Metered,
     params: GenerationParams,
     config: EcdConfig,
-    writers: dict[str, UniqueWriter],
+    writers: dict[str, RecordWriter],
     models: dict[str, str],
 ) -> None:
     """The previous response must miss the new requirement; if it does, write the pair."""

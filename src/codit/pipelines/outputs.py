@@ -8,48 +8,26 @@ A run writing ``data/out.jsonl`` keeps everything beside it:
     data/out.manifest.json       settings, codit version, models, one entry per run
     data/out.report.json         the report of the dataset on disk
 
-Resuming is the writers' business: ``UniqueWriter`` appends a record only if its id is not in the
-file yet, so a rerun that recomputes finished work (from the cache) writes nothing twice.
+The run itself (lock, manifest, writers, stops) is ``codit.io.rundir.Run``; its writers append a
+record only if its id is not in the file yet, so a rerun that recomputes finished work (from the
+cache) writes nothing twice.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import statistics
-import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from codit import __version__
 from codit.backends.spec import BackendConfig, parse_spec
-from codit.config import to_dict
-from codit.errors import ConfigError, DataError
-from codit.io.jsonl import Appender, iter_records, read_ids, repair_tail
-from codit.io.manifest import check_same_settings, read_manifest, write_manifest
-from codit.io.prompts import PromptRecord, read_prompts
+from codit.errors import ConfigError
+from codit.io.prompts import PromptRecord
+from codit.io.rundir import Run
 
-
-def read_seeds(
-    path: str, prompt_field: str | None, id_field: str | None, limit: int | None
-) -> list[PromptRecord]:
-    """The seed instructions (any format ``codit generate`` reads), with unique ids.
-
-    Raises:
-        DataError: the file is missing or malformed, or two seeds share an id.
-    """
-    seeds = read_prompts(path, prompt_field, id_field, limit)
-    seen: dict[str, int] = {}
-    for seed in seeds:
-        if seed.id in seen:
-            raise DataError(
-                f"{path}, line {seed.line}: id {seed.id!r} already appears on line"
-                f" {seen[seed.id]}; ids must be unique"
-            )
-        seen[seed.id] = seed.line
-    return seeds
+Progress = Callable[[str, int, int], None]
 
 
 def instruction_of(seed: PromptRecord) -> str:
@@ -95,71 +73,19 @@ def model_name(spec: str) -> str:
     return f"{parsed.kind}:{parsed.model}"
 
 
-class UniqueWriter:
-    """Appends records whose id the file does not hold yet; a torn last line is cut first.
+def stop_checking(run: Run, on_progress: Progress | None) -> Progress:
+    """A progress callback that also ends the run after SIGINT/SIGTERM.
 
-    Args:
-        path: the JSONL file.
+    The stages report progress after every chunk of finished work, so this is where a prompted
+    run stops admitting: the chunk in flight is written, the next one never starts.
     """
 
-    def __init__(self, path: Path):
-        self.path = path
-        repair_tail(path)
-        self.ids = read_ids(path)
-        self._out = Appender(path)
+    def progress(stage: str, done: int, total: int) -> None:
+        if on_progress is not None:
+            on_progress(stage, done, total)
+        run.check_stop()
 
-    def write(self, record: dict[str, Any]) -> bool:
-        """Append ``record`` unless its id is already there; returns whether it was written."""
-        if str(record["id"]) in self.ids:
-            return False
-        self._out.write(record)
-        self.ids.add(str(record["id"]))
-        return True
-
-    def close(self) -> None:
-        self._out.close()
-
-
-def start_run(
-    output: Path, command: str, config: Any, settings: dict[str, Any], models: dict[str, str]
-) -> dict[str, Any]:
-    """Check that a rerun keeps the record-shaping settings, and add this run to the manifest.
-
-    Raises:
-        ConfigError: the output was made with other settings.
-    """
-    output.parent.mkdir(parents=True, exist_ok=True)
-    previous = read_manifest(output)
-    check_same_settings(output, previous, settings)
-    manifest = {
-        "codit_version": __version__,
-        "command": command,
-        "settings": settings,
-        "config": to_dict(config),
-        "models": models,
-        "runs": (previous or {}).get("runs", [])
-        + [{"started": _now(), "codit_version": __version__}],
-    }
-    write_manifest(output, manifest)
-    return manifest
-
-
-def finish_run(output: Path, manifest: dict[str, Any], outcome: dict[str, Any]) -> None:
-    """Record the end of this run (complete or not) in the manifest."""
-    manifest["runs"][-1].update({"ended": _now(), **outcome})
-    write_manifest(output, manifest)
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write a JSON file atomically (temporary file + rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """The records of a JSONL side file; none if it does not exist."""
-    return iter_records(path) if path.exists() else []
+    return progress
 
 
 def distribution(values: list[float]) -> dict[str, Any]:
@@ -183,7 +109,3 @@ def distribution(values: list[float]) -> dict[str, Any]:
         "max": ordered[-1],
         "histogram": dict(sorted(histogram.items(), key=lambda kv: float(kv[0]))),
     }
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -1,0 +1,70 @@
+"""Whole-file writes that a crash cannot tear: write a temporary file, fsync it, rename it.
+
+After a crash at any instant the path holds the old content or the new one, never a mix. A
+full disk (or a file-size limit) becomes ``OutOfSpace`` with the temporary file removed and the
+old file untouched. For append-only record files see ``codit.io.records``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from codit.errors import OutOfSpace
+
+# Errors that mean "no room": a full disk, a quota, a file-size limit (RLIMIT_FSIZE).
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def out_of_space(path: Path, err: OSError, kept: str = "") -> OutOfSpace:
+    """The one sentence for a write that found no room."""
+    reason = err.strerror or str(err)
+    return OutOfSpace(
+        f"cannot write {path}: {reason}{kept}; free some space and rerun the same command"
+    )
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) atomically, creating its folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if err.errno in NO_SPACE:
+            raise out_of_space(path, err, f" (the previous {path.name} is unchanged)") from None
+        raise
+    sync_dir(path.parent)
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Replace ``path`` with ``value`` as indented JSON, atomically."""
+    write_text(path, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def write_lines(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Replace ``path`` with ``rows`` as JSON lines, atomically."""
+    write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def sync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
