@@ -95,8 +95,8 @@ def child(kind: str, parquet: str, output: str) -> dict[str, float]:
     if kind == "read":
         from codit.generation.inputs import pending_prompts, plan_inputs
 
-        plan = plan_inputs(config, set())
-        seen = sum(1 for _ in pending_prompts(config, set()))
+        plan = plan_inputs(config)
+        seen = sum(1 for _ in pending_prompts(config, plan, set()))
         assert seen == plan.inputs
     elif kind == "resume":
         import codit.generation.run as run
