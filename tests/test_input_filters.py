@@ -88,3 +88,18 @@ def test_hash_map_keeps_the_first_value():
     assert not m.put(text_hash("id2"), 99)
     assert [m.get(text_hash(f"id{i}")) for i in range(7)] == [1, 2, 3, 4, 5, 6, 7]
     assert m.get(text_hash("other")) is None and len(m) == 7
+
+
+def test_hash_map_against_a_dict():
+    import random
+
+    rng = random.Random(0)
+    m, ref = HashMap(flush_at=64), {}
+    for _ in range(3000):
+        key = rng.getrandbits(64) if rng.random() < 0.7 or not ref else rng.choice(list(ref))
+        value = rng.randrange(10**6)
+        assert m.put(key, value) == (key not in ref)
+        ref.setdefault(key, value)
+    assert len(m) == len(ref)
+    assert all(m.get(k) == v for k, v in ref.items())
+    assert all(m.get(rng.getrandbits(64)) is None for _ in range(200))

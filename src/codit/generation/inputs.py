@@ -3,7 +3,7 @@
 Pass 1 (``plan_inputs``), before any model loads, reads every row of the input (a local file,
 a ``datasets`` folder or ``hf:ORG/NAME``) through ``codit.io.prompts.scan_prompts``, applies
 the filters (``codit.io.filters``) and ``--limit``, counts what they dropped, and keeps a 64-bit
-hash of each picked id (``codit.io.hashset``, 16 bytes a prompt); bad rows are reported
+hash of each picked id (``codit.io.hashset``, 8 bytes a prompt); bad rows are reported
 together, or kept for the errors file with ``--skip-invalid``. Pass 2 (``pending_prompts``)
 reads the input again and yields the picked prompts not done yet, one at a time, as the engine
 asks for them (the filters are not run again: ``--first-turn``'s cut is). The same input,

@@ -13,7 +13,7 @@ the same prompts and resume stays exact:
 * ``dedup``: keep the first of prompts equal after normalisation (Unicode NFKC, case folded,
   runs of whitespace made one space), compared by a 64-bit hash of the normalised text.
 
-The dedup memory is 16 bytes per kept prompt (``codit.io.hashset``), not the texts.
+The dedup memory is 8 bytes per kept prompt (``codit.io.hashset``), not the texts.
 """
 
 from __future__ import annotations
