@@ -122,7 +122,7 @@ def test_judge_command_counts(
         ]
         assert len(judgments) == 10
         assert [j["order"] for j in judgments[:2]] == ["ab", "ba"]
-        garbled = [j for j in judgments if j["id"] == "p5"]
+        garbled = [j for j in judgments if j["pair"] == "p5"]
         assert all(j["verdict"] is None and j["outcome_for_a"] == "unparsable" for j in garbled)
         assert garbled[0]["judgment"] == "Both have merits and I cannot choose."
         assert "CRR" in capsys.readouterr().out

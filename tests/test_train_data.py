@@ -36,7 +36,7 @@ def test_a_wrong_record_names_the_line_and_the_fields_found(tmp_path):
         load_sft(no_answer)
     bad_json = tmp_path / "f.jsonl"
     bad_json.write_text('{"messages": []}\n{oops\n')
-    with pytest.raises(DataError, match="f.jsonl line 2 is not valid JSON"):
+    with pytest.raises(DataError, match="f.jsonl, line 2: not valid JSON"):
         load_sft(bad_json)
     with pytest.raises(DataError, match="does not exist"):
         load_sft(tmp_path / "missing.jsonl")

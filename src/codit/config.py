@@ -149,12 +149,10 @@ def from_namespace(cls: type[C], args: argparse.Namespace, **overrides: Any) -> 
     """
     values: dict[str, Any] = {}
     config_path = getattr(args, "config", None)
+    names = _flat_names(cls)
     if config_path:
         values.update(load_yaml(Path(config_path)))
-    names = _flat_names(cls)
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f"{config_path} has unknown keys {unknown}; known keys: {sorted(names)}")
+        check_yaml(Path(config_path), values, _flat_types(cls))
     for name in names:
         value = getattr(args, name, None)
         if value is not None:
@@ -164,16 +162,70 @@ def from_namespace(cls: type[C], args: argparse.Namespace, **overrides: Any) -> 
 
 
 def _flat_names(cls: type) -> set[str]:
+    return set(_flat_types(cls))
+
+
+def _flat_types(cls: type) -> dict[str, Any]:
+    """Every field name (nested configs flattened) -> its non-None type."""
     hints = typing.get_type_hints(cls)
-    names: set[str] = set()
+    types_: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if not f.init:
             continue
         tp, _ = _base_type(hints[f.name])
-        names.add(f.name)
+        types_[f.name] = tp
         if dataclasses.is_dataclass(tp):
-            names |= _flat_names(tp)  # type: ignore[arg-type]
-    return names
+            types_.update(_flat_types(tp))  # type: ignore[arg-type]
+    return types_
+
+
+def _type_problem(tp: Any, value: Any) -> str | None:
+    """Why a YAML value does not fit a field of type ``tp`` (None: it fits)."""
+    if value is None:
+        return None  # the default
+    if dataclasses.is_dataclass(tp):
+        ok, kind = isinstance(value, dict), "a mapping of its settings"
+    elif tp is bool:
+        ok, kind = isinstance(value, bool), "true or false"
+    elif tp is int:
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        kind = "a number"
+    elif tp is str:
+        ok, kind = isinstance(value, str | int | float) and not isinstance(value, bool), "a text"
+    elif typing.get_origin(tp) is tuple:
+        ok, kind = isinstance(value, list | str), "a list"
+    elif typing.get_origin(tp) is dict or tp is dict:
+        ok, kind = isinstance(value, dict | str | list), "a mapping"
+    else:
+        return None
+    return None if ok else f"must be {kind}, not {value!r}"
+
+
+def check_yaml(path: Path, values: dict[str, Any], known: dict[str, Any]) -> None:
+    """Name every unknown or mistyped key of a YAML config, with its line.
+
+    Raises:
+        ConfigError: one problem per bad key, e.g. "c.yaml, line 3: unknown key 'alhpa'
+            (did you mean 'alpha'?)".
+    """
+    import difflib
+
+    lines = yaml_lines(path)
+    problems = []
+    for key, value in values.items():
+        where = f"{path}, line {lines.get(key, '?')}"
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {sorted(known)}"
+            problems.append(f"{where}: unknown key {key!r}{hint}")
+            continue
+        problem = _type_problem(known[key], value)
+        if problem:
+            problems.append(f"{where}: {key} {problem}")
+    if problems:
+        raise ConfigError(problems)
 
 
 def _build(cls: type[C], values: dict[str, Any]) -> C:
@@ -203,15 +255,37 @@ def load_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML config file into a flat dict (keys may use dashes or underscores)."""
     import yaml
 
-    if not path.is_file():
-        raise DataError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(_yaml_text(path)) or {}
     except yaml.YAMLError as err:
         raise DataError(f"config file {path} is not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise DataError(f"config file {path} must hold a mapping of setting: value")
     return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def _yaml_text(path: Path) -> str:
+    if not path.is_file():
+        raise DataError(f"config file {path} does not exist")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise DataError(f"config file {path}, line {line}: not valid UTF-8") from None
+
+
+def yaml_lines(path: Path) -> dict[str, int]:
+    """The line of each top-level key of a YAML mapping (keys with underscores)."""
+    import yaml
+
+    try:
+        node = yaml.compose(_yaml_text(path))
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(k.value).replace("-", "_"): k.start_mark.line + 1 for k, _ in node.value}
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -136,7 +136,6 @@ def run_judge(args: argparse.Namespace) -> int:
     from codit.evaluation.judge import format_summary, run_judge
 
     spec = parse_spec(args.judge)
-    backend = open_backend(spec, backend_config)
     run = {
         "codit_version": __version__,
         "judge": str(spec),
@@ -147,7 +146,9 @@ def run_judge(args: argparse.Namespace) -> int:
     }
     start = time.time()
     print(f"codit: judging {args.a} against {args.b} with {spec}", file=sys.stderr)
-    metrics = run_judge(Path(args.a), Path(args.b), backend, output, config, run)
+    metrics = run_judge(
+        Path(args.a), Path(args.b), lambda: open_backend(spec, backend_config), output, config, run
+    )
     print(format_summary(metrics))
     print(f"codit: judged in {time.time() - start:.1f}s", file=sys.stderr)
     print(f"codit: judgments -> {output / 'judgments.jsonl'}", file=sys.stderr)

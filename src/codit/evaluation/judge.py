@@ -17,7 +17,6 @@ The prompt template is ``codit/prompts/pairwise_judge.txt`` (placeholders ``{ins
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Callable
@@ -29,6 +28,9 @@ from typing import Any
 from codit.backends.base import GenerationParams, TextBackend
 from codit.errors import ConfigError, DataError
 from codit.evaluation.responses import Response, load_responses
+from codit.io.atomic import write_json
+from codit.io.jsonl import read_records
+from codit.io.rundir import Run
 
 PLACEHOLDERS = ("instruction", "response_a", "response_b")
 _VERDICT = re.compile(r"\[\[\s*([ABC])\s*\]\]")
@@ -239,17 +241,50 @@ def summarize(judgments: list[Judgment], config: JudgeConfig) -> dict[str, Any]:
     }
 
 
+JUDGE_CHUNK = 16  # pairs per backend call; a stop or a crash loses at most one chunk
+
+
+def judgment_record(j: Judgment, outcome: str) -> dict[str, Any]:
+    """One line of ``judgments.jsonl``; its id is the pair's id and the order."""
+    return {
+        "id": f"{j.id}:{j.order}",
+        "pair": j.id,
+        "order": j.order,
+        "verdict": j.verdict,
+        "outcome_for_a": j.for_a,
+        "pair_outcome": outcome,
+        "judgment": j.raw,
+        "error": j.error,
+        "cached": j.cached,
+    }
+
+
+def judgment_of(record: dict[str, Any]) -> Judgment:
+    """A judgment read back from ``judgments.jsonl``."""
+    return Judgment(
+        str(record["pair"]),
+        str(record["order"]),
+        str(record.get("judgment") or ""),
+        record.get("verdict"),
+        record.get("error"),
+        bool(record.get("cached")),
+    )
+
+
 def run_judge(
     a_path: Path,
     b_path: Path,
-    backend: TextBackend,
+    backend: TextBackend | Callable[[], TextBackend],
     output: Path,
     config: JudgeConfig,
     run: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Judge file A against file B; writes ``judgments.jsonl`` and ``metrics.json`` into ``output``.
 
-    Rerunning with the backend's response cache repeats no finished judgment.
+    Judgments are appended as each chunk of pairs is judged; a rerun judges only the pairs not in
+    ``judgments.jsonl`` yet (failed requests stay there as ``failed``: delete the file to ask
+    again; the response cache makes that cheap). ``backend`` may be a function that opens it,
+    called once the inputs are known to be good.
     """
     template = load_template(config.template)
     pairs, unpaired_a, unpaired_b = pair_responses(load_responses(a_path), load_responses(b_path))
@@ -258,31 +293,35 @@ def run_judge(
             f"{a_path} and {b_path} share no record (by id or by prompt); nothing to judge"
         )
     params = GenerationParams(max_new_tokens=config.max_new_tokens, temperature=0.0)
-    judgments = judge_pairs(pairs, backend, params, template)
-    metrics = summarize(judgments, config)
-    metrics.update({"unpaired_a": unpaired_a, "unpaired_b": unpaired_b, "run": run or {}})
-    output.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for i in range(0, len(judgments), 2):
-        outcome = pair_outcome(judgments[i], judgments[i + 1])
-        for j in judgments[i : i + 2]:
-            lines.append(
-                json.dumps(
-                    {
-                        "id": j.id,
-                        "order": j.order,
-                        "verdict": j.verdict,
-                        "outcome_for_a": j.for_a,
-                        "pair_outcome": outcome,
-                        "judgment": j.raw,
-                        "error": j.error,
-                        "cached": j.cached,
-                    },
-                    ensure_ascii=False,
-                )
-            )
-    (output / "judgments.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    judge: TextBackend = backend if hasattr(backend, "generate") else backend()  # type: ignore[operator,assignment]
+    settings = {
+        "judge": f"{judge.kind}:{judge.model}",
+        "max_new_tokens": config.max_new_tokens,
+        "template": template,
+    }
+    path = output / "judgments.jsonl"
+    with Run(path, "eval judge", settings, config, errors=output / "errors.jsonl") as writing:
+        done = {
+            r["id"]: judgment_of(r)
+            for r in read_records(path, missing_ok=True)
+            if "pair" in r and "order" in r
+        }
+        todo = [p for p in pairs if f"{p.id}:ab" not in done or f"{p.id}:ba" not in done]
+        for start in range(0, len(todo), JUDGE_CHUNK):
+            writing.check_stop()
+            chunk = todo[start : start + JUDGE_CHUNK]
+            judged = judge_pairs(chunk, judge, params, template)
+            for i in range(0, len(judged), 2):
+                outcome = pair_outcome(judged[i], judged[i + 1])
+                for j in judged[i : i + 2]:
+                    writing.records.write(judgment_record(j, outcome))
+                    done[f"{j.id}:{j.order}"] = j
+        writing.check_stop()
+        judgments = [done[f"{p.id}:{order}"] for p in pairs for order in ("ab", "ba")]
+        metrics = summarize(judgments, config)
+        metrics.update({"unpaired_a": unpaired_a, "unpaired_b": unpaired_b, "run": run or {}})
+        write_json(output / "metrics.json", metrics)
+        writing.finish(pairs=len(pairs), judged_now=len(todo))
     return metrics
 
 

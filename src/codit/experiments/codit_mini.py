@@ -26,6 +26,7 @@ rerunning into the same directory with other settings is refused. This module lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -41,11 +42,12 @@ from codit.experiments.rundir import (
     machine_problems,
     open_run,
     provenance,
+    stop_checking,
     tiny_build_facts,
     torch_threads,
-    write_json,
     write_results,
 )
+from codit.io.atomic import write_json
 
 log = logging.getLogger(__name__)
 
@@ -214,12 +216,12 @@ def run(
     from codit.experiments.student import pretrain_student
     from codit.models.loading import resolve_model_path
 
-    report = on_progress or (lambda stage, done, total: None)
+    report = stop_checking(on_progress or (lambda stage, done, total: None))
     started, cpu_started = time.time(), time.process_time()
     seconds: dict[str, float] = {}
     out = Path(config.output)
 
-    with torch_threads(config.threads):
+    with torch_threads(config.threads), contextlib.ExitStack() as stack:
         # 0. Everything that can fail without a model: the pair, the held-out prompts, the settings.
         instruct, base = resolve_model_path(config.instruct), resolve_model_path(config.base)
         heldout_path = _heldout_path(config)
@@ -229,7 +231,8 @@ def run(
             for k, v in to_dict(config).items()
             if k not in ("output", "seeds", "batch_size", "threads")
         }
-        manifest = open_run(out, settings, to_dict(config), config.seeds)
+        run = stack.enter_context(open_run(out, settings, config, config.seeds))
+        manifest = run.manifest
         seeds = list(range(config.seeds))
         data_seeds = seeds if config.resample_teacher else [0]
 
@@ -316,7 +319,7 @@ def run(
         seconds["cpu"] = (
             time.process_time() - cpu_started
         )  # all threads; > total when cores are free
-        close_run(out, manifest, seconds)
+        close_run(run, seconds)
         results = _results(
             config,
             scores,

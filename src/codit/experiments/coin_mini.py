@@ -23,6 +23,7 @@ settings is refused. This module logs; the CLI (``codit experiment coin``) print
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -40,13 +41,13 @@ from codit.experiments.rundir import (
     machine_problems,
     open_run,
     provenance,
-    read_json,
+    stop_checking,
     tiny_build_facts,
     torch_threads,
-    write_json,
-    write_lines,
     write_results,
 )
+from codit.io.atomic import write_json, write_lines
+from codit.io.manifest import read_json
 
 log = logging.getLogger(__name__)
 
@@ -171,13 +172,13 @@ def run(
     from codit.models.loading import resolve_model_path
     from codit.tiny.world import make_world
 
-    report = on_progress or (lambda stage, done, total: None)
+    report = stop_checking(on_progress or (lambda stage, done, total: None))
     started, cpu_started = time.time(), time.process_time()
     seconds: dict[str, float] = {"data": 0.0, "training": 0.0, "evaluation": 0.0}
     out = Path(config.output)
     tasks = [TASKS[name] for name in config.task_names]
 
-    with torch_threads(config.threads):
+    with torch_threads(config.threads), contextlib.ExitStack() as stack:
         model = resolve_model_path(config.model)
         build = tiny_build_facts(config.model)
         world = make_world(build["seed"])
@@ -186,7 +187,8 @@ def run(
             for k, v in to_dict(config).items()
             if k not in ("output", "seeds", "eval_batch_size", "device", "threads")
         }
-        manifest = open_run(out, settings, to_dict(config), config.seeds)
+        run = stack.enter_context(open_run(out, settings, config, config.seeds))
+        manifest = run.manifest
         seeds = list(range(config.seeds))
 
         clock = time.time()
@@ -223,7 +225,7 @@ def run(
 
         seconds["total"] = time.time() - started
         seconds["cpu"] = time.process_time() - cpu_started
-        close_run(out, manifest, seconds)
+        close_run(run, seconds)
         results = _results(config, scores, before, seeds, build, len(test), manifest["runs"])
         from codit.experiments.coin_report import plot, table
 

@@ -1,8 +1,9 @@
 """What every experiment's run directory shares: its manifest, atomic JSON, threads, the machine.
 
-An experiment writes ``experiment.json`` into its run directory: the settings that shape the
-results (a rerun with other settings is refused, so a directory never mixes two experiments)
-and one entry per run with its wall-clock and CPU seconds, so resumed runs add up.
+An experiment's run directory is one ``codit.io.rundir.Run``: locked while a run writes it,
+with ``experiment.json`` as its manifest: the settings that shape the results (a rerun with other
+settings is refused, so a directory never mixes two experiments) and one entry per run with its
+wall-clock and CPU seconds, so resumed runs add up.
 """
 
 from __future__ import annotations
@@ -12,68 +13,59 @@ import json
 import logging
 import os
 import platform
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from codit.io import signals
+from codit.io.atomic import write_json, write_text
+from codit.io.rundir import Run
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "experiment.json"
+Progress = Callable[[str, int, int], None]
 
 
-def write_json(path: Path, value: dict[str, Any]) -> None:
-    """Write ``value`` to ``path`` atomically (a crash leaves the old file or the new one)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def write_lines(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Write ``rows`` as JSON lines to ``path`` atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """The JSON object in ``path``, or None when the file does not exist."""
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def open_run(
-    out: Path, settings: dict[str, Any], config: dict[str, Any], seeds: int
-) -> dict[str, Any]:
-    """Create or resume the run directory ``out`` and record this run in its manifest.
+def open_run(out: Path, settings: dict[str, Any], config: Any, seeds: int) -> Run:
+    """The ``Run`` of the experiment directory ``out`` (enter it to lock and resume).
 
     Args:
-        out: the run directory.
+        out: the run directory; its manifest is ``experiment.json``.
         settings: what shapes the results; must equal the previous runs' settings.
-        config: every setting, for the record.
+        config: the experiment's config, for the record.
         seeds: the number of seeds this run asks for.
 
-    Returns:
-        The manifest, its last ``runs`` entry being this run.
-
-    Raises:
-        ConfigError: ``out`` was made with other settings.
+    Entering raises ``ConfigError`` when ``out`` was made with other settings and
+    ``OutputLocked`` when another run is writing it.
     """
-    from codit.io.manifest import check_same_settings
+    run = Run(
+        out,
+        "experiment",
+        settings,
+        config,
+        manifest=out / MANIFEST,
+        errors=out / "errors.jsonl",
+        records=(),
+    )
+    run.entry_defaults = {"seeds": seeds}
+    return run
 
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = read_json(out / MANIFEST)
-    check_same_settings(out, manifest, settings)
-    manifest = manifest or {"runs": []}
-    manifest.update({"settings": settings, "config": config})
-    manifest["runs"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seeds": seeds})
-    write_json(out / MANIFEST, manifest)
-    return manifest
+
+def close_run(run: Run, seconds: dict[str, float]) -> None:
+    """Record this run's seconds per stage in the manifest and mark it complete."""
+    run.finish(seconds={k: round(v, 1) for k, v in seconds.items()})
+    run.write_manifest()
 
 
-def close_run(out: Path, manifest: dict[str, Any], seconds: dict[str, float]) -> None:
-    """Record this run's seconds per stage in the manifest."""
-    manifest["runs"][-1]["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
-    write_json(out / MANIFEST, manifest)
+def stop_checking(report: Progress) -> Progress:
+    """``report``, then end the run if SIGINT/SIGTERM asked (after the stage item in flight)."""
+
+    def progress(stage: str, done: int, total: int) -> None:
+        report(stage, done, total)
+        signals.check("finished stages are kept; rerun the same command to resume")
+
+    return progress
 
 
 def total_seconds(runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -102,7 +94,7 @@ def provenance(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def write_results(out: Path, results: dict[str, Any], table: Any, plot: Any) -> None:
     """``results.json``, ``results.md`` (``table(results)``) and ``results.png`` (``plot``)."""
     write_json(out / "results.json", results)
-    (out / "results.md").write_text(table(results) + "\n")
+    write_text(out / "results.md", table(results) + "\n")
     plot(results, out / "results.png")
 
 

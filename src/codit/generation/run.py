@@ -17,6 +17,7 @@ Output record (TRL conversational format)::
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -65,13 +66,13 @@ class RunSummary:
 
 
 def check_writable(path: Path) -> None:
-    """Fail before any model loads if the output cannot be written."""
+    """Fail before any model loads if the output cannot be written (creates only its folder)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8"):
-            pass
     except OSError as err:
         raise DataError(f"cannot write the output {path}: {err.strerror or err}") from None
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise DataError(f"cannot write the output {path}: permission denied")
 
 
 def _record(

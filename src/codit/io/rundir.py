@@ -97,6 +97,7 @@ class Run:
         self.entry: dict[str, Any] = {}
         self.complete = False
         self._retry_errors = retry_errors
+        self.entry_defaults: dict[str, Any] = {}
 
     # --- entering and leaving ---------------------------------------------------------------
 
@@ -148,7 +149,12 @@ class Run:
         )
         if self._config is not None:
             self.manifest["config"] = self._config
-        self.entry = {"started": now(), "codit_version": __version__, "pid": os.getpid()}
+        self.entry = {
+            "started": now(),
+            "codit_version": __version__,
+            "pid": os.getpid(),
+            **self.entry_defaults,
+        }
         self.manifest["runs"] = [*self.manifest.get("runs", []), self.entry]
         self.write_manifest()
 

@@ -43,7 +43,6 @@ from codit.errors import ConfigError, DataError
 from codit.io.atomic import write_json
 from codit.io.jsonl import read_records
 from codit.io.options import OutputOptions
-from codit.io.prompts import read_prompt_set
 from codit.io.records import RecordWriter
 from codit.io.rundir import Run
 from codit.pipelines.codeclm_filter import contrastive_filter
@@ -63,6 +62,7 @@ from codit.pipelines.outputs import (
     check_spec,
     distribution,
     model_name,
+    read_seed_set,
     side,
     stop_checking,
     with_cache,
@@ -236,13 +236,7 @@ def run_codeclm(
     """
     started = time.time()
     output = Path(str(config.output))
-    seed_set = read_prompt_set(
-        str(config.seeds),
-        config.prompt_field,
-        config.id_field,
-        config.limit,
-        config.output_options.skip_invalid,
-    )
+    seed_set = read_seed_set(config)
     seeds = seed_set.records
     run = Run(
         output,

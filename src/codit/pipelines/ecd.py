@@ -43,7 +43,6 @@ from codit.errors import ConfigError
 from codit.io.atomic import write_json
 from codit.io.jsonl import read_records
 from codit.io.options import OutputOptions
-from codit.io.prompts import read_prompt_set
 from codit.io.records import RecordWriter
 from codit.io.rundir import Run
 from codit.pipelines.constraints import KINDS
@@ -64,6 +63,7 @@ from codit.pipelines.outputs import (
     check_spec,
     instruction_of,
     model_name,
+    read_seed_set,
     side,
     stop_checking,
     with_cache,
@@ -236,13 +236,7 @@ def run_ecd(
     """
     started = time.time()
     output = Path(str(config.output))
-    seed_set = read_prompt_set(
-        str(config.seeds),
-        config.prompt_field,
-        config.id_field,
-        config.limit,
-        config.output_options.skip_invalid,
-    )
+    seed_set = read_seed_set(config)
     seeds = seed_set.records
     models = {
         "evolver": model_name(str(config.evolver)),

@@ -24,10 +24,22 @@ from typing import Any
 
 from codit.backends.spec import BackendConfig, parse_spec
 from codit.errors import ConfigError
-from codit.io.prompts import PromptRecord
+from codit.io.prompts import PromptRecord, PromptSet, read_prompt_set
 from codit.io.rundir import Run
 
 Progress = Callable[[str, int, int], None]
+
+
+def read_seed_set(config: Any) -> PromptSet:
+    """The seeds a prompted pipeline's config names (``seeds``, ``prompt_field``, ``id_field``,
+    ``limit``), checked like every input; bad rows come back with ``--skip-invalid``."""
+    return read_prompt_set(
+        str(config.seeds),
+        config.prompt_field,
+        config.id_field,
+        config.limit,
+        config.output_options.skip_invalid,
+    )
 
 
 def instruction_of(seed: PromptRecord) -> str:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from codit.errors import ConfigError
+from codit.io.atomic import write_json, write_lines
+from codit.io.lock import OutputLock
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +148,7 @@ def save_model(model: Any, tokenizer: Any, path: Path) -> None:
     if extra is not None:
         settings["additional_special_tokens"] = extra
     settings["chat_template"] = tokenizer.chat_template
-    config_path.write_text(json.dumps(settings, indent=2) + "\n")
+    write_json(config_path, settings)
     (path / "chat_template.jinja").unlink(missing_ok=True)
 
 
@@ -166,6 +168,14 @@ def build(
             ``output_dir/heldout.jsonl``.
         progress: show progress bars for the training loops.
     """
+    output_dir = Path(output_dir)
+    with OutputLock(output_dir, "tiny build"):  # two builds into one folder would mix weights
+        return _build(config, output_dir, heldout_path, progress)
+
+
+def _build(
+    config: BuildConfig, output_dir: Path, heldout_path: Path | None, progress: bool
+) -> BuildReport:
     import torch
 
     from codit import __version__
@@ -176,7 +186,6 @@ def build(
     from codit.tiny.train import OptimConfig, seed_everything, train
     from codit.tiny.world import make_world
 
-    output_dir = Path(output_dir)
     if heldout_path is None:
         heldout_path = (
             HELDOUT_PATH if output_dir.resolve() == MODELS_DIR else output_dir / "heldout.jsonl"
@@ -242,10 +251,7 @@ def build(
     instruct_dir = output_dir / "tiny-instruct"
     save_model(instruct, tokenizer, instruct_dir)
 
-    heldout_path.parent.mkdir(parents=True, exist_ok=True)
-    with heldout_path.open("w") as handle:
-        for example in heldout:
-            handle.write(json.dumps(example.ifeval()) + "\n")
+    write_lines(heldout_path, [example.ifeval() for example in heldout])
     seconds["total"] = round(time.time() - start, 1)
     seconds["cpu"] = round(time.process_time() - cpu_start, 1)  # > total when both cores worked
     final = {k: round(sum(v[-20:]) / len(v[-20:]), 4) for k, v in losses.items()}
@@ -266,6 +272,6 @@ def build(
             "heldout_prompts": len(heldout),
         },
     }
-    (output_dir / "build.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_json(output_dir / "build.json", manifest)
     log.info("built the tiny pair in %.0fs: %s", seconds["total"], output_dir)
     return BuildReport(base_dir, instruct_dir, heldout_path, seconds, final)

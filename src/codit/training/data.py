@@ -15,36 +15,35 @@ file, the line and the fields found. This module knows nothing about tokenizers 
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
 
 from codit.errors import DataError
+from codit.io.invalid import Invalid, invalid_input
+from codit.io.jsonl import iter_lines
 
 ROLES = ("system", "user", "assistant", "tool")
 Messages = list[dict[str, str]]
 
 
 def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
-    """The JSON objects of a JSONL file with their 1-based line numbers; blank lines skipped."""
+    """The JSON objects of a JSONL file with their 1-based line numbers; blank lines skipped.
+
+    Raises:
+        DataError: a missing or empty file, or bad lines (every one of them is named).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file {path} does not exist")
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path} line {number} is not valid JSON ({err.msg})") from None
-            if not isinstance(value, dict):
-                raise DataError(
-                    f"{path} line {number} is a JSON {type(value).__name__}, not an object"
-                )
-            rows.append((number, value))
+    rows, bad = [], []
+    for line in iter_lines(path):
+        if line.invalid is not None or line.value is None:
+            bad.append(line.invalid or Invalid(line.where, "unreadable"))
+        else:
+            rows.append((line.number, line.value))
+    if bad:
+        raise invalid_input(path, bad)
     if not rows:
         raise DataError(f"{path} holds no records")
     return rows
