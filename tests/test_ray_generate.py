@@ -129,7 +129,7 @@ def test_eval_ifeval_generates_on_ray_like_the_local_backend(local_ray, pair_dir
     args = ["eval", "ifeval", *model, "--input-data", str(data), "--no-progress"]
     assert main([*args, "--output", str(tmp_path / "local")]) == 0
     assert main([*args, "--output", str(tmp_path / "ray"), *RAY]) == 0
-    local = {str(r["key"]): r["response"] for r in read(tmp_path / "local" / "responses.jsonl")}
+    local = {r["id"]: r["response"] for r in read(tmp_path / "local" / "responses.jsonl")}
     on_ray = {
         r["id"]: r["messages"][-1]["content"]
         for r in read(tmp_path / "ray" / "responses.ray.jsonl")
