@@ -32,7 +32,37 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "small", "models", "answer", "every", "question", "about", "rivers", "towns", "apples", "pears", "numbers", "letters", "stories", "poems", "code", "tests", "data", "sets", "prompts"]
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "a",
+    "lazy",
+    "dog",
+    "while",
+    "small",
+    "models",
+    "answer",
+    "every",
+    "question",
+    "about",
+    "rivers",
+    "towns",
+    "apples",
+    "pears",
+    "numbers",
+    "letters",
+    "stories",
+    "poems",
+    "code",
+    "tests",
+    "data",
+    "sets",
+    "prompts",
+]
 TAIL = 1000  # records a resumed run still has to write
 
 
