@@ -3,7 +3,8 @@
 Runs ``codit generate`` twice on ``examples/toy_prompts.jsonl`` (no model arguments, so the
 built-in ``tiny-instruct`` and, for CoDIT, ``tiny-base`` are used), greedy so that every run
 prints the same answers, then shows the two answers to each prompt side by side and where the
-records are. Takes well under a minute on two CPU cores.
+records are, and ends with ``codit compare`` on the two outputs (lengths, finish reasons,
+distinct-n, the IFEval checks the toy prompts carry). Takes well under a minute on two CPU cores.
 """
 
 from __future__ import annotations
@@ -59,6 +60,20 @@ def generate(mode: str) -> Path:
     return output
 
 
+def compare(direct: Path, codit: Path) -> Path:
+    """Run ``codit compare`` on the two outputs into ``out/demo/compare``."""
+    output = OUT / "compare"
+    print(
+        f"$ codit compare {direct.relative_to(ROOT)} {codit.relative_to(ROOT)} "
+        f"--labels direct,codit --output {output.relative_to(ROOT)}",
+        flush=True,
+    )
+    command = [sys.executable, "-m", "codit", "compare", str(direct), str(codit)]
+    command += ["--labels", "direct,codit", "--output", str(output)]
+    subprocess.run(command, check=True, cwd=ROOT)
+    return output / "report.md"
+
+
 def answers(path: Path) -> dict[str, str]:
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return {r["id"]: r["messages"][-1]["content"] for r in records}
@@ -101,6 +116,9 @@ def main() -> int:
         print(
             f"{mode:>6} records: {path.relative_to(ROOT)} (manifest: {path.with_suffix('.manifest.json').relative_to(ROOT)})"
         )
+    print()
+    report = compare(outputs["direct"], outputs["codit"])
+    print(f"Comparison report: {report.relative_to(ROOT)} (metrics.json and plots next to it)")
     print("Score the pair on the held-out instructions with: codit tiny eval")
     return 0
 

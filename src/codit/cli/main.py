@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "filter": "codit.cli.filter",
     "select": "codit.cli.select",
     "serve": "codit.cli.serve",
+    "export": "codit.cli.export",
+    "compare": "codit.cli.compare",
 }
 
 

@@ -9,7 +9,9 @@ from typing import Any
 from codit.decoding.config import DecodingConfig
 from codit.distributed.config import RayConfig
 from codit.errors import ConfigError
+from codit.io.filters import PromptFilters
 from codit.io.options import OutputOptions
+from codit.io.sources import InputSource
 from codit.models.loading import DEVICES, DTYPES
 
 TINY_PAIR = ("tiny-instruct", "tiny-base")
@@ -21,8 +23,12 @@ class GenerateConfig:
 
     input: str | None = field(
         default=None,
-        metadata={"help": "prompts: .jsonl, .json, .csv, .parquet or a saved datasets directory"},
+        metadata={
+            "help": "prompts: .jsonl, .json, .csv, .parquet, a saved datasets directory, or hf:ORG/NAME (through datasets)"
+        },
     )
+    source: InputSource = field(default_factory=InputSource)
+    filters: PromptFilters = field(default_factory=PromptFilters)
     output: str | None = field(
         default=None, metadata={"help": "output .jsonl (records are appended; a rerun resumes)"}
     )
@@ -163,7 +169,7 @@ class GenerateConfig:
         """The settings that shape the records; a resumed run must keep them."""
         from codit.config import to_dict
 
-        return {
+        settings: dict[str, Any] = {
             "instruct": self.instruct,
             "base": self.base if self.decoding.contrastive else None,
             "decoding": to_dict(self.decoding),
@@ -171,3 +177,15 @@ class GenerateConfig:
             "chat_template_kwargs": self.chat_template_kwargs,
             **({"num_samples": self.num_samples} if self.num_samples > 1 else {}),
         }
+        # Which prompts a run answers; recorded only when set, so older manifests still match.
+        if str(self.input).startswith("hf:"):
+            # how rows are read (streaming) is free; a moved revision is checked on the
+            # commit it resolves to (generation.inputs.check_same_revision)
+            settings["source"] = {
+                "input": self.input,
+                "split": self.source.split,
+                "subset": self.source.subset,
+            }
+        if self.filters.active:
+            settings["filters"] = self.filters.to_manifest()
+        return settings

@@ -4,6 +4,8 @@ Read top to bottom: validate the config and every input line, skip ids already w
 already failed), load and check the model pair, decode with the engine, append each record
 the moment it finishes, and keep the manifest up to date. A killed run loses at most the rows
 in flight; rerunning the same command completes the dataset with every id exactly once.
+The input is read twice, a row at a time (``codit.generation.inputs``): checked and counted
+before any model loads, then streamed to the engine, so memory does not grow with it.
 With ``--ray`` the decoding runs on a pool of Ray workers (``codit.distributed.ray_generate``)
 and everything else, the writing included, stays here.
 
@@ -25,11 +27,18 @@ from typing import Any
 from codit.decoding.engine import Completion, Request
 from codit.errors import DataError, require
 from codit.generation.config import GenerateConfig
-from codit.generation.samples import expand_samples, sample_meta
+from codit.generation.inputs import (
+    InFlight,
+    check_same_revision,
+    pending_prompts,
+    plan_inputs,
+    source_entry,
+)
+from codit.generation.samples import sample_meta
 from codit.io import signals
 from codit.io.jsonl import read_records
 from codit.io.manifest import environment
-from codit.io.prompts import PromptRecord, read_prompt_set
+from codit.io.prompts import PromptRecord
 from codit.io.rundir import Run, errors_path
 
 log = logging.getLogger(__name__)
@@ -135,8 +144,6 @@ def generate(
         Interrupted: SIGINT/SIGTERM stopped the run; every finished record is kept.
         OutputLocked: another run is writing ``config.output``.
     """
-    from codit.models.chat import with_system
-
     config = config or GenerateConfig(**overrides)
     output = Path(str(config.output))
     err_path = errors_path(output)
@@ -147,14 +154,8 @@ def generate(
         require("ray", "ray")
     check_writable(output)
     check_writable(err_path)
-    prompts = read_prompt_set(
-        str(config.input),
-        config.prompt_field,
-        config.id_field,
-        config.limit,
-        config.output_options.skip_invalid,
-    )
-    records = expand_samples(prompts.records, config.num_samples)
+    source = source_entry(config)
+    plan = plan_inputs(config)  # pass 1: every row checked, the picked ids kept as hashes
     settings = config.record_settings()
     with Run(
         output,
@@ -164,13 +165,19 @@ def generate(
         options=config.output_options,
         retry_errors=config.retry_errors,
     ) as run:
-        run.skip(prompts.invalid)
+        check_same_revision(run.manifest, source)  # the previous run's manifest, so far
+        run.skip(plan.invalid)
         done_ids = run.done_ids()
-        todo = [r for r in records if r.id not in done_ids]
-        already = len(records) - len(todo)
+        plan.count_done(done_ids)
         run.manifest["environment"] = environment()
+        run.manifest["source"] = source
         run.entry.update(
-            {"inputs": len(records), "invalid": len(prompts.invalid), "already_done": already}
+            {
+                "inputs": plan.inputs,
+                "invalid": len(plan.invalid),
+                "already_done": plan.already_done,
+                "filtered": plan.filtered,
+            }
         )
 
         def record_models(info: dict[str, Any]) -> None:
@@ -179,22 +186,22 @@ def generate(
 
         written = failed = tokens = 0
         decode_seconds = 0.0
-        if todo:
+        if plan.todo:
             if before_models:
                 before_models(config)
             # 2. Models: tokenizers and configs are checked before any weights load. Locally
             #    the pair loads here; on Ray every worker loads its own and reports it.
-            by_id = {r.id: r for r in todo}
-            conversations = {r.id: with_system(r.messages, config.system_prompt) for r in todo}
+            #    Pass 2 hands the prompts to do out one at a time, as the engine asks.
+            flight = InFlight(pending_prompts(config, plan, done_ids), config.system_prompt)
             system = template_system_handling(config)
             if config.distributed.ray:
                 from codit.distributed.ray_generate import ray_completions
 
-                completions = ray_completions(config, conversations, record_models)
+                completions = ray_completions(config, dict(flight), record_models)
             else:
-                completions = local_completions(config, conversations, record_models)
+                completions = local_completions(config, flight, record_models)
             if on_start:
-                on_start(len(todo))
+                on_start(plan.todo)
 
             # 3. Decode; append each record as it finishes. This process is the only writer
             #    (the lock), and a batch that a failed Ray worker redid may hand an id back
@@ -205,14 +212,12 @@ def generate(
                 if done.key in done_ids:
                     continue
                 done_ids.add(done.key)
-                prompt = by_id[done.key]
+                prompt, conversation = flight.pop(done.key)
                 if done.error:
                     run.errors.write(_error(prompt, done))
                     failed += 1
                 else:
-                    run.records.write(
-                        _record(prompt, done, config, conversations[done.key], system)
-                    )
+                    run.records.write(_record(prompt, done, config, conversation, system))
                     written += 1
                     tokens += done.completion_tokens
                 if on_progress:
@@ -237,9 +242,9 @@ def generate(
         output,
         err_path,
         run.manifest_path,
-        len(records),
-        len(prompts.invalid),
-        already,
+        plan.inputs,
+        len(plan.invalid),
+        plan.already_done,
         written,
         failed,
         tokens,
@@ -264,10 +269,10 @@ def template_system_handling(config: GenerateConfig) -> dict[str, Any] | None:
 
 def local_completions(
     config: GenerateConfig,
-    conversations: dict[str, list[dict[str, str]]],
+    conversations: Iterable[tuple[str, list[dict[str, str]]]],
     record_models: Callable[[dict[str, Any]], None],
 ) -> Iterator[Completion]:
-    """Load the pair in this process and decode the conversations (keyed by record id) with it."""
+    """Load the pair in this process and decode the (record id, conversation) pairs with it."""
     from codit.models.chat import require_chat_template
 
     pair = load_run_pair(config)
@@ -278,7 +283,7 @@ def local_completions(
     return complete(
         engine,
         pair.tokenizer,
-        signals.until_stopped(conversations.items()),
+        signals.until_stopped(conversations),
         config.chat_template_kwargs,
     )
 

@@ -81,6 +81,24 @@ def iter_lines(path: Path) -> Iterator[Line]:
             yield Line(number, where, value, bad)
 
 
+def iter_objects(path: Path, missing_ok: bool = False) -> Iterator[dict[str, Any]]:
+    """The objects of a JSONL file, lazily; bad lines are collected and, once the good ones
+    are all yielded, raised as one ``DataError`` naming all of them (as ``read_records``)."""
+    path = Path(path)
+    if not path.is_file():
+        if missing_ok:
+            return
+        raise DataError(f"{path} does not exist")
+    bad = []
+    for line in iter_lines(path):
+        if line.invalid is not None:
+            bad.append(line.invalid)
+        elif line.value is not None:
+            yield line.value
+    if bad:
+        raise invalid_input(path, bad)
+
+
 def read_records(path: Path, missing_ok: bool = False) -> list[dict[str, Any]]:
     """All objects of a JSONL file; any bad line is a ``DataError`` naming all of them.
 
@@ -88,20 +106,7 @@ def read_records(path: Path, missing_ok: bool = False) -> list[dict[str, Any]]:
         path: the file.
         missing_ok: a missing file reads as no records instead of an error.
     """
-    path = Path(path)
-    if not path.is_file():
-        if missing_ok:
-            return []
-        raise DataError(f"{path} does not exist")
-    records, bad = [], []
-    for line in iter_lines(path):
-        if line.invalid is not None:
-            bad.append(line.invalid)
-        elif line.value is not None:
-            records.append(line.value)
-    if bad:
-        raise invalid_input(path, bad)
-    return records
+    return list(iter_objects(path, missing_ok))
 
 
 def iter_records(path: Path) -> list[dict[str, Any]]:
@@ -111,4 +116,4 @@ def iter_records(path: Path) -> list[dict[str, Any]]:
 
 def read_ids(path: Path, key: str = "id") -> set[str]:
     """Ids of the records already in ``path`` (empty when it does not exist)."""
-    return {str(r[key]) for r in read_records(path, missing_ok=True) if key in r}
+    return {str(r[key]) for r in iter_objects(path, missing_ok=True) if key in r}

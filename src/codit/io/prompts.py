@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from codit.errors import DataError
+from codit.io.hashset import HashMap, text_hash
 from codit.io.invalid import RAW_CHARS, Invalid, invalid_input
-from codit.io.rows import SUFFIXES, iter_rows
+from codit.io.rows import SUFFIXES
 
 __all__ = ["SUFFIXES", "PromptRecord", "PromptSet", "read_prompt_set", "read_prompts"]
 
@@ -150,14 +151,21 @@ def check_prompt(
 
 
 def scan_prompts(
-    path: Path, prompt_field: str | None = None, id_field: str | None = None
+    path: str | Path,
+    prompt_field: str | None = None,
+    id_field: str | None = None,
+    source: Any = None,
 ) -> Iterator[PromptRecord | Invalid]:
     """Each row of ``path`` checked, lazily: a ``PromptRecord`` or the ``Invalid`` it is.
 
-    Only the ids seen so far are kept (to find a repeated id), so this streams any input.
+    ``path`` may be ``hf:NAME``, read through ``datasets`` as ``source`` (an
+    ``InputSource``) says. Only a 64-bit hash and the line number of each id seen are kept (to
+    find a repeated id; ``codit.io.hashset``), so this streams any input in flat memory.
     """
-    seen: dict[str, str] = {}
-    for line in iter_rows(path):
+    from codit.io.sources import input_rows
+
+    seen = HashMap()
+    for line in input_rows(path, source):
         if line.invalid is not None or line.value is None:
             yield line.invalid or Invalid(line.where, "unreadable")
             continue
@@ -166,15 +174,16 @@ def scan_prompts(
         except _Bad as bad:
             yield Invalid(line.where, str(bad), _raw(line.value))
             continue
-        if record.id in seen:
-            first = seen[record.id].rsplit(", ", 1)[-1]
+        first = seen.get(text_hash(record.id))
+        if first is not None:
+            kind = line.where.rsplit(", ", 1)[-1].split(" ")[0]  # "line" or "record"
             yield Invalid(
                 line.where,
-                f"id {record.id!r} already appears on {first}; ids must be unique",
+                f"id {record.id!r} already appears on {kind} {first}; ids must be unique",
                 _raw(line.value),
             )
             continue
-        seen[record.id] = line.where
+        seen.put(text_hash(record.id), line.number)
         yield record
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from codit.io.atomic import NO_SPACE, out_of_space
-from codit.io.jsonl import read_records
+from codit.io.jsonl import iter_objects
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,8 @@ class RecordWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         repair_tail(self.path)
         self._key = key
-        self.ids: set[str] = {k for r in read_records(self.path, True) if (k := key(r)) is not None}
+        # read a line at a time: only the ids stay in memory, not the records
+        self.ids: set[str] = {k for r in iter_objects(self.path, True) if (k := key(r)) is not None}
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._size = os.fstat(self._fd).st_size
         self._every, self._seconds = fsync_every, fsync_seconds

@@ -1,0 +1,1 @@
+"""Two datasets side by side: lengths, finish reasons, diversity, instruction following."""

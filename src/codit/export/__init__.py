@@ -1,0 +1,1 @@
+"""Exporting codit outputs as carded, ``datasets``-loadable folders, and publishing them."""
