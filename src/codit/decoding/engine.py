@@ -345,7 +345,7 @@ class PairEngine:
             prefilled.append(self._prefill(group[0]) if long else self._prefill_batch(group))
         self._activate(order)
         width = max([r.slot + 1 for r in order] + [d.shape[0] for d in decoded[:1]])
-        index = torch.tensor([r.slot for r in order], device=self.device)
+        index = self._upload([r.slot for r in order])
         merged = []
         for i in range(len(self.models)):
             full = prefilled[0][i].new_zeros(width, self.vocab_size)
@@ -409,7 +409,7 @@ class PairEngine:
             c.readable(n)
         out = []
         for i, dev in enumerate(self.devices):
-            full = torch.tensor(ids, device=dev).unsqueeze(0)
+            full = self._upload(ids, device=dev).unsqueeze(0)
             logits = None
             for start in range(0, n, self.prefill_chunk):
                 size = min(self.prefill_chunk, n - start)
@@ -453,17 +453,16 @@ class PairEngine:
 
     def _activate(self, rows: list[_Row]) -> None:
         """Set the device state of freshly prefilled rows (one copy per tensor)."""
-        index = torch.tensor([r.slot for r in rows], device=self.device)
-        ints = torch.tensor(
-            [[r.length, 1, 0, row_seed(r.config.seed, r.key), r.config.top_k] for r in rows],
-            dtype=torch.long,
-        ).to(self.device)
+        index = self._upload([r.slot for r in rows])
+        ints = self._upload(
+            [[r.length, 1, 0, row_seed(r.config.seed, r.key), r.config.top_k] for r in rows]
+        )
         for column, t in enumerate((self._pos, self._alive, self._steps, self._seeds, self._top_k)):
             t.index_copy_(0, index, ints[:, column])
-        floats = torch.tensor(
+        floats = self._upload(
             [[c.temperature, c.top_p, c.alpha, c.beta] for c in (r.config for r in rows)],
-            dtype=torch.float64,
-        ).to(self.device)
+            torch.float64,
+        )
         self._floats.index_copy_(1, index, floats.T)
 
     def _draw(self, logits: list[torch.Tensor]) -> torch.Tensor:
@@ -521,7 +520,7 @@ class PairEngine:
     def _release(self, rows: list[_Row]) -> None:
         """Free the rows' slots (their positions are never read again)."""
         slots = [r.slot for r in rows]
-        index = torch.tensor(slots, device=self.device)
+        index = self._upload(slots)
         self._alive.index_fill_(0, index, 0)
         self._pos.index_fill_(0, index, 0)
         for r in rows:
@@ -602,6 +601,15 @@ class PairEngine:
         except CoditError as err:
             reason = f"the request's settings are invalid: {err}"
         return Completion(request.key, "", [], "error", n, 0, error=reason)
+
+    def _upload(
+        self, values: list[Any], dtype: torch.dtype = torch.long, device: torch.device | None = None
+    ) -> torch.Tensor:
+        """A host list on the device without a blocking copy (pinned memory on CUDA)."""
+        device = device or self.device
+        if device.type != "cuda":
+            return torch.tensor(values, dtype=dtype, device=device)
+        return torch.tensor(values, dtype=dtype).pin_memory().to(device, non_blocking=True)
 
     def _text(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=True)
