@@ -162,7 +162,20 @@ def test_base_model_on_another_device_object(models64, tokenizer):
         assert got[r.key].token_ids == want
 
 
-def _sharpen(model):
+def tiny(tokenizer, seed, config_cls, model_cls, **shape):
+    """A tiny float64 model of any architecture, logits sharpened like ``tiny_models``."""
+    torch.manual_seed(seed)
+    config = config_cls(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        tie_word_embeddings=False,
+        **shape,
+    )
+    model = model_cls(config)
     with torch.no_grad():
         model.get_output_embeddings().weight.mul_(8.0)
     return model.double().eval()
@@ -171,84 +184,40 @@ def _sharpen(model):
 def gemma3(tokenizer, seed):
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
-    torch.manual_seed(seed)
-    config = Gemma3TextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        sliding_window=4,
-        layer_types=["sliding_attention", "sliding_attention", "full_attention"],
-        max_position_embeddings=256,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    return _sharpen(Gemma3ForCausalLM(config))
+    types = ["sliding_attention", "sliding_attention", "full_attention"]
+    return tiny(
+        tokenizer, seed, Gemma3TextConfig, Gemma3ForCausalLM,
+        num_hidden_layers=3, head_dim=8, sliding_window=4, layer_types=types,
+    )  # fmt: skip
 
 
 def qwen3_mixed(tokenizer, seed):
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    torch.manual_seed(seed)
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        use_sliding_window=True,
-        sliding_window=5,
-        layer_types=["full_attention", "sliding_attention", "sliding_attention"],
-        max_position_embeddings=256,
-        tie_word_embeddings=False,
-    )
-    return _sharpen(Qwen3ForCausalLM(config))
+    types = ["full_attention", "sliding_attention", "sliding_attention"]
+    return tiny(
+        tokenizer, seed, Qwen3Config, Qwen3ForCausalLM, num_hidden_layers=3, head_dim=8,
+        use_sliding_window=True, sliding_window=5, layer_types=types,
+    )  # fmt: skip
 
 
 def olmo3(tokenizer, seed):
     from transformers import Olmo3Config, Olmo3ForCausalLM
 
-    torch.manual_seed(seed)
-    config = Olmo3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        sliding_window=4,
-        max_position_embeddings=256,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
+    # OLMo 3's default layer types: three sliding-window layers, then a full one
+    return tiny(
+        tokenizer, seed, Olmo3Config, Olmo3ForCausalLM, num_hidden_layers=4, sliding_window=4
     )
-    return _sharpen(Olmo3ForCausalLM(config))
 
 
 def qwen3_moe(tokenizer, seed):
     from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
 
-    torch.manual_seed(seed)
-    config = Qwen3MoeConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        moe_intermediate_size=16,
-        num_experts=4,
-        num_experts_per_tok=2,
+    return tiny(
+        tokenizer, seed, Qwen3MoeConfig, Qwen3MoeForCausalLM, num_hidden_layers=2, head_dim=8,
+        moe_intermediate_size=16, num_experts=4, num_experts_per_tok=2,
         experts_implementation="eager",  # grouped_mm has no float64 kernel on CPU
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        max_position_embeddings=256,
-        tie_word_embeddings=False,
-    )
-    return _sharpen(Qwen3MoeForCausalLM(config))
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("build", [gemma3, qwen3_mixed, olmo3, qwen3_moe])
