@@ -421,3 +421,33 @@ def test_bucketed_graph_step_equals_the_plain_step_on_cpu(models64, tokenizer):
     assert tokens(got) == tokens(plain)
     widths, spans = {k[0] for k in Eager.keys}, {k[1] for k in Eager.keys}
     assert len(widths) > 1 and widths <= {1, 2, 4, 5} and spans == {256}
+
+
+def test_codit_sampling_follows_the_rule_computed_by_hand(tokenizer):
+    """First-token frequencies over many records match p_post / p_base^beta on the kept set."""
+    import tiny_models
+
+    instruct, base = tiny_models.make_model(tokenizer, 1), tiny_models.make_model(tokenizer, 2)
+    prompt = encode(tokenizer, "hello fox")
+    alpha, beta = 0.05, 0.5
+    with torch.no_grad():
+        x = torch.tensor([prompt])
+        p_post = torch.softmax(instruct(x).logits[0, -1].double(), -1)
+        p_base = torch.softmax(base(x).logits[0, -1].double(), -1)
+    keep = p_post >= alpha * p_post.max()
+    want = torch.where(keep, p_post / p_base**beta, torch.zeros_like(p_post))
+    want = want / want.sum()
+    config = DecodingConfig(mode="codit", alpha=alpha, beta=beta, max_new_tokens=1)
+    engine = PairEngine(instruct, base, tokenizer, config, [], len(tokenizer), batch_size=64)
+    n = 3000
+    counts = torch.zeros(len(tokenizer), dtype=torch.float64)
+    for c in engine.generate(Request(f"s{i}", prompt) for i in range(n)):
+        counts[c.token_ids[0]] += 1
+    assert counts[~keep].sum() == 0  # nothing off the plausible set
+    tv = 0.5 * (counts / n - want).abs().sum().item()
+    noise = 0.5 * torch.sqrt(2 * want * (1 - want) / (torch.pi * n)).sum().item()
+    assert tv < 1.25 * noise, (tv, noise)
+    # the instruct distribution alone (no contrast) would be caught
+    plain = torch.where(keep, p_post, torch.zeros_like(p_post))
+    plain = plain / plain.sum()
+    assert 0.5 * (counts / n - plain).abs().sum().item() > 1.25 * noise
