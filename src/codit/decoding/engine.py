@@ -289,10 +289,10 @@ class PairEngine:
                 admitted.append(row)
         if not running and not admitted:
             return out
-        if running and not admitted and self.cuda_graphs:
-            ids = self._graph_step(running)
-        else:
-            ids = self._draw(self._forward_step(running, admitted))
+        ids = self._decode_step(running) if running else None
+        if admitted:
+            ids = self._admit(admitted, ids)
+        assert ids is not None
         # the one host sync of the step
         drawn = ids.tolist()
         self._last[: len(drawn)] = ids
@@ -305,38 +305,36 @@ class PairEngine:
         return out
 
     # ---- one step -----------------------------------------------------------------------
-    def _graph_step(self, running: list[_Row]) -> torch.Tensor:
-        """The decoding step of ``running`` rows as a replayed CUDA graph; (B,) ids."""
-        if self._graphs is None:
-            self._graphs = graphs.StepGraphs()
-        width = graphs.width_bucket(max(r.slot for r in running) + 1, self.batch_size)
-        span = graphs.span_bucket(max(r.length for r in running) + 1, self.slot_tokens)
+    def _decode_step(self, running: list[_Row]) -> torch.Tensor:
+        """Feed every running row its last token; (B,) ids drawn for slots 0 .. B-1.
+
+        On CUDA the step (forwards, rule and draw) is a replayed graph, padded to a width and
+        a span bucket; elsewhere the same function runs directly on the exact sizes.
+        """
+        width = max(r.slot for r in running) + 1
+        span = max(r.length for r in running) + 1
+        if self.cuda_graphs:
+            if self._graphs is None:
+                self._graphs = graphs.StepGraphs()
+            width = graphs.width_bucket(width, self.batch_size)
+            span = graphs.span_bucket(span, self.slot_tokens)
         for c in self.caches:
             c.readable(span)
-        kinds = sorted(self._kinds)
-        setting = kinds[0] if len(kinds) == 1 else ("mixed", any(k[2] for k in kinds))
-        ids = self._graphs.run(
-            (width, span, setting), lambda: self._draw(self._decode(width, span))
-        )
+        if self.cuda_graphs and self._graphs is not None:
+            kinds = sorted(self._kinds)
+            setting = kinds[0] if len(kinds) == 1 else ("mixed", any(k[2] for k in kinds))
+            ids = self._graphs.run(
+                (width, span, setting), lambda: self._draw(self._decode(width, span))
+            )
+        else:
+            ids = self._draw(self._decode(width, span))
         self._pos[:width] += self._alive[:width]
         for r in running:
             r.length += 1
         return ids
 
-    def _forward_step(self, running: list[_Row], admitted: list[_Row]) -> list[torch.Tensor]:
-        """(B, V) logits per model for slots 0 .. B-1 (the rows to draw for)."""
-        decoded: list[torch.Tensor] = []
-        if running:
-            width = max(r.slot for r in running) + 1
-            span = max(r.length for r in running) + 1
-            for c in self.caches:
-                c.readable(span)
-            decoded = self._decode(width, span)
-            self._pos[:width] += self._alive[:width]
-            for r in running:
-                r.length += 1
-        if not admitted:
-            return decoded
+    def _admit(self, admitted: list[_Row], decoded: torch.Tensor | None) -> torch.Tensor:
+        """Prefill the admitted rows and draw their first tokens; ids merged with ``decoded``."""
         order: list[_Row] = []
         prefilled: list[list[torch.Tensor]] = []  # per group, per model: (n, V)
         for group in self._prefill_groups(admitted):
@@ -344,16 +342,16 @@ class PairEngine:
             long = len(group[0].prompt) > self.prefill_chunk
             prefilled.append(self._prefill(group[0]) if long else self._prefill_batch(group))
         self._activate(order)
-        width = max([r.slot + 1 for r in order] + [d.shape[0] for d in decoded[:1]])
         index = self._upload([r.slot for r in order])
-        merged = []
-        for i in range(len(self.models)):
-            full = prefilled[0][i].new_zeros(width, self.vocab_size)
-            if decoded:
-                full[: decoded[i].shape[0]] = decoded[i]
-            full.index_copy_(0, index, torch.cat([p[i] for p in prefilled]))
-            merged.append(full)
-        return merged
+        logits = [torch.cat([p[i] for p in prefilled]) for i in range(len(self.models))]
+        first = self._draw(logits, index)
+        width = max(
+            [r.slot + 1 for r in order] + ([decoded.shape[0]] if decoded is not None else [])
+        )
+        ids = first.new_zeros(width)
+        if decoded is not None:
+            ids[: decoded.shape[0]] = decoded
+        return ids.index_copy_(0, index, first)
 
     def _prefill_groups(self, rows: list[_Row]) -> list[list[_Row]]:
         """Long prompts alone (chunked); short ones in groups that pad at most ~25%."""
@@ -465,28 +463,30 @@ class PairEngine:
         )
         self._floats.index_copy_(1, index, floats.T)
 
-    def _draw(self, logits: list[torch.Tensor]) -> torch.Tensor:
-        """Score with the rule and sample one token for each of the B rows of ``logits``."""
+    def _draw(self, logits: list[torch.Tensor], slots: torch.Tensor | None = None) -> torch.Tensor:
+        """Score with the rule and sample one token for each of the B rows of ``logits``.
+
+        Row ``i`` is slot ``i``, or slot ``slots[i]`` when ``slots`` (B,) is given.
+        """
         post = logits[0]
         base = logits[1] if len(logits) > 1 else None
-        width = post.shape[0]
+        rows = slice(0, post.shape[0]) if slots is None else slots
         kinds = list(self._kinds)
         if len(kinds) == 1:  # one setting for the whole batch: the scalar rule's fast paths
             alpha, beta, _, sampling = kinds[0]
             scores = SCORE_RULES[self.decoding.rule](post, base, alpha, beta)
             if not sampling:
                 return scores.argmax(dim=-1)
-        else:
-            f = self._floats[:, :width]
+        f = self._floats[:, rows]
+        if len(kinds) != 1:
             scores = row_scores(self.decoding.rule, post, base, f[2], f[3])
-        f = self._floats[:, :width]
         return sample(
             scores,
             f[0],
-            self._top_k[:width],
+            self._top_k[rows],
             f[1],
-            self._seeds[:width],
-            self._steps[:width],
+            self._seeds[rows],
+            self._steps[rows],
             filtering=any(k[2] for k in kinds),
         )
 
