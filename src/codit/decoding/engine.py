@@ -198,18 +198,22 @@ class PairEngine:
             d == self.device for d in self.devices
         )
         self._graphs: graphs.StepGraphs | None = None
+        # Each admission costs a forward of both models (all weights read once more), so
+        # prompts join in groups once this many slots are free, unless all queued ones fit.
+        self.admit_min = max(1, batch_size // 8)
+        self._static_width = 0  # static batching: the width of the running batch
 
     # ---- public -------------------------------------------------------------------------
     def generate(self, requests: Iterable[Request]) -> Iterator[Completion]:
         """Complete every request; yields each completion as soon as its row finishes.
 
-        Requests are pulled from the iterable only when a slot is free, so a huge input
-        never sits in memory as token ids all at once.
+        Requests are pulled from the iterable as slots free up (at most ``batch_size`` wait
+        in the queue), so a huge input never sits in memory as token ids all at once.
         """
         pending = iter(requests)
         exhausted = False
         while True:
-            while not exhausted and len(self._queue) < len(self._free):
+            while not exhausted and len(self._queue) < self.batch_size:
                 request = next(pending, None)
                 if request is None:
                     exhausted = True
@@ -275,7 +279,7 @@ class PairEngine:
         self._pending = []
         running = [r for r in self._rows if r is not None]
         admitted: list[_Row] = []
-        if self.continuous or not running:
+        if self._admitting(running):
             while self._queue and self._free:
                 request = self._queue.popleft()
                 problem = self._reject(request)
@@ -289,6 +293,8 @@ class PairEngine:
                 admitted.append(row)
         if not running and not admitted:
             return out
+        if admitted and not self.continuous:  # the batch's rows ride along until it is done
+            self._static_width = max(r.slot for r in admitted) + 1
         ids = self._decode_step(running) if running else None
         if admitted:
             ids = self._admit(admitted, ids)
@@ -301,17 +307,28 @@ class PairEngine:
         self.kv_stats()  # keeps the peaks
         if finished:
             self._release(finished)
-            self._compact()
+            if self.continuous:
+                self._compact()
         return out
 
     # ---- one step -----------------------------------------------------------------------
+    def _admitting(self, running: list[_Row]) -> bool:
+        """Whether this step takes queued prompts into free slots."""
+        if not running:
+            self._static_width = 0
+            return True
+        if not self.continuous:
+            return False
+        free = len(self._free)
+        return free >= self.admit_min or 0 < len(self._queue) <= free
+
     def _decode_step(self, running: list[_Row]) -> torch.Tensor:
         """Feed every running row its last token; (B,) ids drawn for slots 0 .. B-1.
 
         On CUDA the step (forwards, rule and draw) is a replayed graph, padded to a width and
         a span bucket; elsewhere the same function runs directly on the exact sizes.
         """
-        width = max(r.slot for r in running) + 1
+        width = max(max(r.slot for r in running) + 1, self._static_width)
         span = max(r.length for r in running) + 1
         if self.cuda_graphs:
             if self._graphs is None:
