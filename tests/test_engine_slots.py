@@ -162,7 +162,20 @@ def test_base_model_on_another_device_object(models64, tokenizer):
         assert got[r.key].token_ids == want
 
 
-def _sharpen(model):
+def tiny(tokenizer, seed, config_cls, model_cls, **shape):
+    """A tiny float64 model of any architecture, logits sharpened like ``tiny_models``."""
+    torch.manual_seed(seed)
+    config = config_cls(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        tie_word_embeddings=False,
+        **shape,
+    )
+    model = model_cls(config)
     with torch.no_grad():
         model.get_output_embeddings().weight.mul_(8.0)
     return model.double().eval()
@@ -171,84 +184,40 @@ def _sharpen(model):
 def gemma3(tokenizer, seed):
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
-    torch.manual_seed(seed)
-    config = Gemma3TextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        sliding_window=4,
-        layer_types=["sliding_attention", "sliding_attention", "full_attention"],
-        max_position_embeddings=256,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    return _sharpen(Gemma3ForCausalLM(config))
+    types = ["sliding_attention", "sliding_attention", "full_attention"]
+    return tiny(
+        tokenizer, seed, Gemma3TextConfig, Gemma3ForCausalLM,
+        num_hidden_layers=3, head_dim=8, sliding_window=4, layer_types=types,
+    )  # fmt: skip
 
 
 def qwen3_mixed(tokenizer, seed):
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    torch.manual_seed(seed)
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        use_sliding_window=True,
-        sliding_window=5,
-        layer_types=["full_attention", "sliding_attention", "sliding_attention"],
-        max_position_embeddings=256,
-        tie_word_embeddings=False,
-    )
-    return _sharpen(Qwen3ForCausalLM(config))
+    types = ["full_attention", "sliding_attention", "sliding_attention"]
+    return tiny(
+        tokenizer, seed, Qwen3Config, Qwen3ForCausalLM, num_hidden_layers=3, head_dim=8,
+        use_sliding_window=True, sliding_window=5, layer_types=types,
+    )  # fmt: skip
 
 
 def olmo3(tokenizer, seed):
     from transformers import Olmo3Config, Olmo3ForCausalLM
 
-    torch.manual_seed(seed)
-    config = Olmo3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        sliding_window=4,
-        max_position_embeddings=256,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
+    # OLMo 3's default layer types: three sliding-window layers, then a full one
+    return tiny(
+        tokenizer, seed, Olmo3Config, Olmo3ForCausalLM, num_hidden_layers=4, sliding_window=4
     )
-    return _sharpen(Olmo3ForCausalLM(config))
 
 
 def qwen3_moe(tokenizer, seed):
     from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
 
-    torch.manual_seed(seed)
-    config = Qwen3MoeConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        moe_intermediate_size=16,
-        num_experts=4,
-        num_experts_per_tok=2,
+    return tiny(
+        tokenizer, seed, Qwen3MoeConfig, Qwen3MoeForCausalLM, num_hidden_layers=2, head_dim=8,
+        moe_intermediate_size=16, num_experts=4, num_experts_per_tok=2,
         experts_implementation="eager",  # grouped_mm has no float64 kernel on CPU
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        max_position_embeddings=256,
-        tie_word_embeddings=False,
-    )
-    return _sharpen(Qwen3MoeForCausalLM(config))
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("build", [gemma3, qwen3_mixed, olmo3, qwen3_moe])
@@ -452,3 +421,33 @@ def test_bucketed_graph_step_equals_the_plain_step_on_cpu(models64, tokenizer):
     assert tokens(got) == tokens(plain)
     widths, spans = {k[0] for k in Eager.keys}, {k[1] for k in Eager.keys}
     assert len(widths) > 1 and widths <= {1, 2, 4, 5} and spans == {256}
+
+
+def test_codit_sampling_follows_the_rule_computed_by_hand(tokenizer):
+    """First-token frequencies over many records match p_post / p_base^beta on the kept set."""
+    import tiny_models
+
+    instruct, base = tiny_models.make_model(tokenizer, 1), tiny_models.make_model(tokenizer, 2)
+    prompt = encode(tokenizer, "hello fox")
+    alpha, beta = 0.05, 0.5
+    with torch.no_grad():
+        x = torch.tensor([prompt])
+        p_post = torch.softmax(instruct(x).logits[0, -1].double(), -1)
+        p_base = torch.softmax(base(x).logits[0, -1].double(), -1)
+    keep = p_post >= alpha * p_post.max()
+    want = torch.where(keep, p_post / p_base**beta, torch.zeros_like(p_post))
+    want = want / want.sum()
+    config = DecodingConfig(mode="codit", alpha=alpha, beta=beta, max_new_tokens=1)
+    engine = PairEngine(instruct, base, tokenizer, config, [], len(tokenizer), batch_size=64)
+    n = 3000
+    counts = torch.zeros(len(tokenizer), dtype=torch.float64)
+    for c in engine.generate(Request(f"s{i}", prompt) for i in range(n)):
+        counts[c.token_ids[0]] += 1
+    assert counts[~keep].sum() == 0  # nothing off the plausible set
+    tv = 0.5 * (counts / n - want).abs().sum().item()
+    noise = 0.5 * torch.sqrt(2 * want * (1 - want) / (torch.pi * n)).sum().item()
+    assert tv < 1.25 * noise, (tv, noise)
+    # the instruct distribution alone (no contrast) would be caught
+    plain = torch.where(keep, p_post, torch.zeros_like(p_post))
+    plain = plain / plain.sum()
+    assert 0.5 * (counts / n - plain).abs().sum().item() > 1.25 * noise

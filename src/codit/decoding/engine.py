@@ -198,18 +198,22 @@ class PairEngine:
             d == self.device for d in self.devices
         )
         self._graphs: graphs.StepGraphs | None = None
+        # Each admission costs a forward of both models (all weights read once more), so
+        # prompts join in groups once this many slots are free, unless all queued ones fit.
+        self.admit_min = max(1, batch_size // 8)
+        self._static_width = 0  # static batching: the width of the running batch
 
     # ---- public -------------------------------------------------------------------------
     def generate(self, requests: Iterable[Request]) -> Iterator[Completion]:
         """Complete every request; yields each completion as soon as its row finishes.
 
-        Requests are pulled from the iterable only when a slot is free, so a huge input
-        never sits in memory as token ids all at once.
+        Requests are pulled from the iterable as slots free up (at most ``batch_size`` wait
+        in the queue), so a huge input never sits in memory as token ids all at once.
         """
         pending = iter(requests)
         exhausted = False
         while True:
-            while not exhausted and len(self._queue) < len(self._free):
+            while not exhausted and len(self._queue) < self.batch_size:
                 request = next(pending, None)
                 if request is None:
                     exhausted = True
@@ -275,7 +279,7 @@ class PairEngine:
         self._pending = []
         running = [r for r in self._rows if r is not None]
         admitted: list[_Row] = []
-        if self.continuous or not running:
+        if self._admitting(running):
             while self._queue and self._free:
                 request = self._queue.popleft()
                 problem = self._reject(request)
@@ -289,10 +293,12 @@ class PairEngine:
                 admitted.append(row)
         if not running and not admitted:
             return out
-        if running and not admitted and self.cuda_graphs:
-            ids = self._graph_step(running)
-        else:
-            ids = self._draw(self._forward_step(running, admitted))
+        if admitted and not self.continuous:  # the batch's rows ride along until it is done
+            self._static_width = max(r.slot for r in admitted) + 1
+        ids = self._decode_step(running) if running else None
+        if admitted:
+            ids = self._admit(admitted, ids)
+        assert ids is not None
         # the one host sync of the step
         drawn = ids.tolist()
         self._last[: len(drawn)] = ids
@@ -301,42 +307,51 @@ class PairEngine:
         self.kv_stats()  # keeps the peaks
         if finished:
             self._release(finished)
-            self._compact()
+            if self.continuous:
+                self._compact()
         return out
 
     # ---- one step -----------------------------------------------------------------------
-    def _graph_step(self, running: list[_Row]) -> torch.Tensor:
-        """The decoding step of ``running`` rows as a replayed CUDA graph; (B,) ids."""
-        if self._graphs is None:
-            self._graphs = graphs.StepGraphs()
-        width = graphs.width_bucket(max(r.slot for r in running) + 1, self.batch_size)
-        span = graphs.span_bucket(max(r.length for r in running) + 1, self.slot_tokens)
+    def _admitting(self, running: list[_Row]) -> bool:
+        """Whether this step takes queued prompts into free slots."""
+        if not running:
+            self._static_width = 0
+            return True
+        if not self.continuous:
+            return False
+        free = len(self._free)
+        return free >= self.admit_min or 0 < len(self._queue) <= free
+
+    def _decode_step(self, running: list[_Row]) -> torch.Tensor:
+        """Feed every running row its last token; (B,) ids drawn for slots 0 .. B-1.
+
+        On CUDA the step (forwards, rule and draw) is a replayed graph, padded to a width and
+        a span bucket; elsewhere the same function runs directly on the exact sizes.
+        """
+        width = max(max(r.slot for r in running) + 1, self._static_width)
+        span = max(r.length for r in running) + 1
+        if self.cuda_graphs:
+            if self._graphs is None:
+                self._graphs = graphs.StepGraphs()
+            width = graphs.width_bucket(width, self.batch_size)
+            span = graphs.span_bucket(span, self.slot_tokens)
         for c in self.caches:
             c.readable(span)
-        kinds = sorted(self._kinds)
-        setting = kinds[0] if len(kinds) == 1 else ("mixed", any(k[2] for k in kinds))
-        ids = self._graphs.run(
-            (width, span, setting), lambda: self._draw(self._decode(width, span))
-        )
+        if self.cuda_graphs and self._graphs is not None:
+            kinds = sorted(self._kinds)
+            setting = kinds[0] if len(kinds) == 1 else ("mixed", any(k[2] for k in kinds))
+            ids = self._graphs.run(
+                (width, span, setting), lambda: self._draw(self._decode(width, span))
+            )
+        else:
+            ids = self._draw(self._decode(width, span))
         self._pos[:width] += self._alive[:width]
         for r in running:
             r.length += 1
         return ids
 
-    def _forward_step(self, running: list[_Row], admitted: list[_Row]) -> list[torch.Tensor]:
-        """(B, V) logits per model for slots 0 .. B-1 (the rows to draw for)."""
-        decoded: list[torch.Tensor] = []
-        if running:
-            width = max(r.slot for r in running) + 1
-            span = max(r.length for r in running) + 1
-            for c in self.caches:
-                c.readable(span)
-            decoded = self._decode(width, span)
-            self._pos[:width] += self._alive[:width]
-            for r in running:
-                r.length += 1
-        if not admitted:
-            return decoded
+    def _admit(self, admitted: list[_Row], decoded: torch.Tensor | None) -> torch.Tensor:
+        """Prefill the admitted rows and draw their first tokens; ids merged with ``decoded``."""
         order: list[_Row] = []
         prefilled: list[list[torch.Tensor]] = []  # per group, per model: (n, V)
         for group in self._prefill_groups(admitted):
@@ -344,16 +359,16 @@ class PairEngine:
             long = len(group[0].prompt) > self.prefill_chunk
             prefilled.append(self._prefill(group[0]) if long else self._prefill_batch(group))
         self._activate(order)
-        width = max([r.slot + 1 for r in order] + [d.shape[0] for d in decoded[:1]])
-        index = torch.tensor([r.slot for r in order], device=self.device)
-        merged = []
-        for i in range(len(self.models)):
-            full = prefilled[0][i].new_zeros(width, self.vocab_size)
-            if decoded:
-                full[: decoded[i].shape[0]] = decoded[i]
-            full.index_copy_(0, index, torch.cat([p[i] for p in prefilled]))
-            merged.append(full)
-        return merged
+        index = self._upload([r.slot for r in order])
+        logits = [torch.cat([p[i] for p in prefilled]) for i in range(len(self.models))]
+        first = self._draw(logits, index)
+        width = max(
+            [r.slot + 1 for r in order] + ([decoded.shape[0]] if decoded is not None else [])
+        )
+        ids = first.new_zeros(width)
+        if decoded is not None:
+            ids[: decoded.shape[0]] = decoded
+        return ids.index_copy_(0, index, first)
 
     def _prefill_groups(self, rows: list[_Row]) -> list[list[_Row]]:
         """Long prompts alone (chunked); short ones in groups that pad at most ~25%."""
@@ -409,7 +424,7 @@ class PairEngine:
             c.readable(n)
         out = []
         for i, dev in enumerate(self.devices):
-            full = torch.tensor(ids, device=dev).unsqueeze(0)
+            full = self._upload(ids, device=dev).unsqueeze(0)
             logits = None
             for start in range(0, n, self.prefill_chunk):
                 size = min(self.prefill_chunk, n - start)
@@ -453,41 +468,42 @@ class PairEngine:
 
     def _activate(self, rows: list[_Row]) -> None:
         """Set the device state of freshly prefilled rows (one copy per tensor)."""
-        index = torch.tensor([r.slot for r in rows], device=self.device)
-        ints = torch.tensor(
-            [[r.length, 1, 0, row_seed(r.config.seed, r.key), r.config.top_k] for r in rows],
-            dtype=torch.long,
-        ).to(self.device)
+        index = self._upload([r.slot for r in rows])
+        ints = self._upload(
+            [[r.length, 1, 0, row_seed(r.config.seed, r.key), r.config.top_k] for r in rows]
+        )
         for column, t in enumerate((self._pos, self._alive, self._steps, self._seeds, self._top_k)):
             t.index_copy_(0, index, ints[:, column])
-        floats = torch.tensor(
+        floats = self._upload(
             [[c.temperature, c.top_p, c.alpha, c.beta] for c in (r.config for r in rows)],
-            dtype=torch.float64,
-        ).to(self.device)
+            torch.float64,
+        )
         self._floats.index_copy_(1, index, floats.T)
 
-    def _draw(self, logits: list[torch.Tensor]) -> torch.Tensor:
-        """Score with the rule and sample one token for each of the B rows of ``logits``."""
+    def _draw(self, logits: list[torch.Tensor], slots: torch.Tensor | None = None) -> torch.Tensor:
+        """Score with the rule and sample one token for each of the B rows of ``logits``.
+
+        Row ``i`` is slot ``i``, or slot ``slots[i]`` when ``slots`` (B,) is given.
+        """
         post = logits[0]
         base = logits[1] if len(logits) > 1 else None
-        width = post.shape[0]
+        rows = slice(0, post.shape[0]) if slots is None else slots
         kinds = list(self._kinds)
         if len(kinds) == 1:  # one setting for the whole batch: the scalar rule's fast paths
             alpha, beta, _, sampling = kinds[0]
             scores = SCORE_RULES[self.decoding.rule](post, base, alpha, beta)
             if not sampling:
                 return scores.argmax(dim=-1)
-        else:
-            f = self._floats[:, :width]
+        f = self._floats[:, rows]
+        if len(kinds) != 1:
             scores = row_scores(self.decoding.rule, post, base, f[2], f[3])
-        f = self._floats[:, :width]
         return sample(
             scores,
             f[0],
-            self._top_k[:width],
+            self._top_k[rows],
             f[1],
-            self._seeds[:width],
-            self._steps[:width],
+            self._seeds[rows],
+            self._steps[rows],
             filtering=any(k[2] for k in kinds),
         )
 
@@ -521,7 +537,7 @@ class PairEngine:
     def _release(self, rows: list[_Row]) -> None:
         """Free the rows' slots (their positions are never read again)."""
         slots = [r.slot for r in rows]
-        index = torch.tensor(slots, device=self.device)
+        index = self._upload(slots)
         self._alive.index_fill_(0, index, 0)
         self._pos.index_fill_(0, index, 0)
         for r in rows:
@@ -602,6 +618,15 @@ class PairEngine:
         except CoditError as err:
             reason = f"the request's settings are invalid: {err}"
         return Completion(request.key, "", [], "error", n, 0, error=reason)
+
+    def _upload(
+        self, values: list[Any], dtype: torch.dtype = torch.long, device: torch.device | None = None
+    ) -> torch.Tensor:
+        """A host list on the device without a blocking copy (pinned memory on CUDA)."""
+        device = device or self.device
+        if device.type != "cuda":
+            return torch.tensor(values, dtype=dtype, device=device)
+        return torch.tensor(values, dtype=dtype).pin_memory().to(device, non_blocking=True)
 
     def _text(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=True)

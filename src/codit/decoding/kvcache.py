@@ -57,10 +57,9 @@ def parse_memory(value: str | float | None) -> int | float | None:
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([a-z]*)", text)
     if match and match.group(2) in _UNITS:
         number = float(match.group(1))
-        if match.group(2) == "" and "." in match.group(1):
-            if 0.0 < number <= 1.0:
-                return number
-        elif number > 0:
+        if match.group(2) == "" and 0.0 < number <= 1.0:
+            return number  # a bare number up to 1 is a fraction ("1": all free memory)
+        if number > 0 and not (match.group(2) == "" and "." in match.group(1)):
             return int(number * _UNITS[match.group(2)])
     raise ConfigError(
         f"--kv-cache-memory must be a size like 4GB or 512MiB, or a fraction of free device "
