@@ -101,15 +101,17 @@ def ids(path: Path) -> list[str]:
 
 
 def test_a_second_run_on_the_same_output_is_refused(pair_dirs, tmp_path: Path) -> None:
-    n = 150  # long enough to be running while the second one starts
+    n = 400  # long enough to be running while the second one starts, even on an idle machine
     args, out = generate_args(pair_dirs, tmp_path, n=n)
     first = start(args)
     wait_for(first, has_lines(out, 2))
+    since = json.loads(Path(str(out) + ".lock").read_text())["started"]  # read while it runs
     second = subprocess.run([*CODIT, *args], capture_output=True, text=True, timeout=120)
+    assert first.poll() is None, "the first run ended before the second one started"
     assert second.returncode == 7
     assert second.stderr.strip().splitlines()[-1] == (
         f"codit: error: {out} is being written by another run (pid {first.pid} on "
-        f"{socket.gethostname()}, running since {json.loads(Path(str(out) + '.lock').read_text())['started']}); "
+        f"{socket.gethostname()}, running since {since}); "
         "wait for it to finish, stop it, or write to another output"
     )
     assert first.wait(timeout=600) == 0, first.stderr.read() if first.stderr else ""
