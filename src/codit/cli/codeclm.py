@@ -13,7 +13,8 @@ from codit.pipelines.codeclm import CodecLMConfig
 EXAMPLE = """examples:
   codit codeclm --strong openai:qwen3-32b@http://localhost:8000/v1 \\
       --target openai:my-sft-7b@http://localhost:8001/v1 \\
-      --seeds seeds.jsonl --prompt-field instruction --output out/codeclm.jsonl --num-instructions 500
+      --seeds seeds.jsonl --prompt-field instruction --output out/codeclm.jsonl --num-pairs 500
+  codit codeclm --config codeclm-paper --strong ... --target ... --seeds ... --output ...
   codit codeclm ... --pool-only        # write out/codeclm.pool.jsonl, review it, then rerun without
 """
 
@@ -58,6 +59,14 @@ def run(args: argparse.Namespace) -> int:
         f"{records['dropped']} dropped by the filter, {records['errors']} failed",
         file=sys.stderr,
     )
+    pairs = report["stages"].get("pairs")
+    if pairs:
+        why = {
+            "reached": "reached",
+            "pool spent": "not reached: the pool is spent (new passes wrote no new instruction)",
+            "top-up limit": "not reached: --max-top-ups passes done",
+        }[pairs["stopped"]]
+        print(f"codit: --num-pairs {pairs['wanted']}: {why}", file=sys.stderr)
     print_cost(report)
     print(f"codit: records -> {output}", file=sys.stderr)
     print(f"codit: report -> {side(output, 'report', '.json')}", file=sys.stderr)
