@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from codit.config import add_arguments, from_namespace
+from codit.config import add_arguments, config_help, from_namespace
 from codit.pipelines.codeclm import CodecLMConfig
 
 EXAMPLE = """examples:
@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", help="YAML file with any of the settings below (flags win)")
+    p.add_argument("--config", help=config_help("codeclm"))
     add_arguments(p, CodecLMConfig)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=run)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codit.config import add_arguments, from_namespace, load_yaml
+from codit.config import add_arguments, config_help, from_namespace, load_yaml
 from codit.experiments.codit_mini import QUICK as CODIT_QUICK
 from codit.experiments.codit_mini import CoditExperimentConfig
 from codit.experiments.coin_mini import QUICK as COIN_QUICK
@@ -98,7 +98,7 @@ def register(subparsers: Any) -> None:
             epilog=experiment.examples,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        c.add_argument("--config", help="YAML file with any of the settings below (flags win)")
+        c.add_argument("--config", help=config_help(f"experiment {name}"))
         c.add_argument(
             "--quick",
             action="store_true",
@@ -130,7 +130,7 @@ def _runner(experiment: Experiment) -> Any:
 def _run(experiment: Experiment, args: argparse.Namespace) -> int:
     if args.quick:  # precedence: flags > --config file > --quick > defaults
         preset = dict(experiment.quick)
-        for key in load_yaml(Path(args.config)) if args.config else {}:
+        for key in load_yaml(args.config) if args.config else {}:
             preset.pop(key, None)
         for key, value in preset.items():
             if getattr(args, key, None) is None:
