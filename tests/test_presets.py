@@ -111,3 +111,37 @@ def test_presets_load_through_the_cli(tmp_path: Path) -> None:
     config = from_namespace(CoinConfig, args)
     assert (config.lora_r, config.negatives, config.grad_accum, config.lr) == (16, "pair", 32, 2e-4)
     assert config.lora_targets == ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+@pytest.mark.parametrize("page", sorted(METHODS))
+def test_method_page_tables_match_the_presets_and_the_defaults(page: str) -> None:
+    preset, cls, required = METHODS[page]
+    config = build(preset)
+    default = cls(**required)
+    rows = settings_table(page)
+    listed = set()
+    preset_column = next(k for k in rows[0] if k.startswith("preset"))
+    assert preset in preset_column
+    for row in rows:
+        name = row["flag"].strip("`").removeprefix("--").replace("-", "_")
+        listed.add(name)
+        is_value, expected = cell(row[preset_column])
+        if is_value:
+            assert plain(value(config, name)) == expected, (page, name)
+        is_value, expected = cell(row["codit default"])
+        if is_value:
+            assert plain(value(default, name)) == expected, (page, name, "default")
+        is_value, paper = cell(row["paper"])
+        if is_value and "differs" not in row.get("note", ""):
+            assert cell(row[preset_column]) == (True, paper), (page, name, "paper")
+    assert set(load_yaml(preset)) <= listed, set(load_yaml(preset)) - listed
+
+
+def test_no_doc_or_help_text_points_outside_the_repository() -> None:
+    root = Path(__file__).resolve().parents[1]
+    files = [root / "README.md", *(root / "docs").rglob("*.md"), *(root / "src").rglob("*.py")]
+    files += [*(root / "src" / "codit" / "presets").glob("*.yaml")]
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert "../shared" not in text and "shared/methods" not in text, path
+        assert "shared/data" not in text, path

@@ -9,7 +9,7 @@ that on the built-in tiny pair, with the toy world's verifiable instructions as 
 1. prompts: fresh toy instructions from the teacher's training distribution (entities and
    question kinds that never appear in the held-out set);
 2. teacher data: ``codit.generate`` answers them in direct and in CoDIT mode (alpha, beta,
-   temperature as the paper), one dataset per mode and seed, resumable;
+   temperature as the CoDIT authors'), one dataset per mode and seed, resumable;
 3. student base (``student``): a GPT-NeoX model (the teacher pair is Llama) with its own tokenizer,
    pre-trained on toy-world text with the tiny pair's loop; cached in the run directory;
 4. students: a copy of that base fine-tuned on each dataset with ``codit train sft`` (TRL);
