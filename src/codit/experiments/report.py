@@ -251,7 +251,9 @@ def heat_map(results: dict[str, Any], path: Path) -> Path:
             v = value(c)
             if v is not None:
                 grid[alphas.index(c["alpha"])][betas.index(c["beta"])] = v
-        image = ax.imshow(grid, cmap="viridis", aspect="auto")
+        # one colour scale for the cells and the direct value, so "better than direct" shows
+        seen = [v for row in grid for v in row if v == v] + [direct[k]]
+        image = ax.imshow(grid, cmap="viridis", aspect="auto", vmin=min(seen), vmax=max(seen))
         for i in range(len(alphas)):
             for j in range(len(betas)):
                 v = grid[i][j]
