@@ -100,26 +100,33 @@ def table(results: dict[str, Any]) -> str:
 
 def grid_table(results: dict[str, Any]) -> list[str]:
     """One row per (alpha, beta) cell: its teacher data and, where trained, its students."""
-    m = "instruction_level_strict"
+    m, p = "instruction_level_strict", "prompt_level_strict"
     direct = results["teacher_data"]["direct"]["summary"]
+    students = results["arms"]["direct"]["summary"]
     lines = [
-        "Grid: CoDIT teacher data per cell (mean over its datasets) and the students trained on "
-        "it, instruction-level strict IFEval accuracy in percent [95% t-interval over seeds].",
+        "Grid: each cell's CoDIT teacher data (mean over its datasets: instruction-level strict "
+        "IFEval accuracy of the training answers, their mean length in tokens, distinct-2) and "
+        "the students trained on it (IFEval strict accuracy in percent, mean [95% t-interval "
+        "over seeds], and the paired difference to the direct students).",
         "",
-        "| alpha | beta | teacher data: instruction-level strict | mean tokens | distinct-2 "
-        "| student | student - direct student (paired) |",
-        "|---|---|---|---|---|---|---|",
-        f"| (direct) | | {100 * direct[m]['mean']:.1f} | {direct['mean_completion_tokens']['mean']:.1f} "
-        f"| {direct['distinct_2']['mean']:.3f} | {cell(results['arms']['direct']['summary'][m])} | |",
+        "| alpha | beta | data: instr.-level strict | data: mean tokens | data: distinct-2 "
+        "| student: instr.-level strict | student: prompt-level strict "
+        "| student - direct (instr.-level, paired) |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| direct | | {100 * direct[m]['mean']:.1f} | {direct['mean_completion_tokens']['mean']:.1f} "
+        f"| {direct['distinct_2']['mean']:.3f} | {cell(students[m])} | {cell(students[p])} | |",
     ]
     for c in results["grid"]:
         t = c["teacher_data"]["summary"]
-        student = cell(c["students"]["summary"][m]) if c["students"] else "not trained"
-        diff = cell(c["difference"][m], signed=True) if c["difference"] else ""
+        if c["students"]:
+            trained = f"{cell(c['students']['summary'][m])} | {cell(c['students']['summary'][p])}"
+            diff = cell(c["difference"][m], signed=True)
+        else:
+            trained, diff = "not trained | not trained", ""
         lines.append(
             f"| {c['alpha']:g} | {c['beta']:g} | {100 * t[m]['mean']:.1f} "
             f"| {t['mean_completion_tokens']['mean']:.1f} | {t['distinct_2']['mean']:.3f} "
-            f"| {student} | {diff} |"
+            f"| {trained} | {diff} |"
         )
     return lines
 
