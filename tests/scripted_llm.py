@@ -10,7 +10,8 @@ judge, so a test knows what the filter must do with it:
     never     the gap is always 0                               -> dropped after the last round
     reverse   the target wins by 6                              -> kept (target), round 1
 
-The judge adds one point to whichever response it reads first (a position bias that the swapped
+The judge answers in the format its prompt asks for (one line of two scores, or JSON with an
+explanation) and adds one point to whichever response it reads first (a position bias that the swapped
 second judgment must cancel). ``ecd_script`` plays ECD's evolver, responder and judge in the same
 spirit. ``faulty`` wraps a script with HTTP failures and unparsable replies.
 """
@@ -71,10 +72,12 @@ def codeclm_reply(body: dict[str, Any]) -> str:
     if kind == "decode":
         count = int(re.search(r"Write (\d+) different", text).group(1))
         use_case, skills = field_line(text, "Use case"), field_line(text, "Skills")
+        # a top-up pass (--num-pairs) samples with seed + 1000 * pass: new instructions
+        batch = f" (batch {body['seed'] // 1000})" if body.get("seed", 0) >= 1000 else ""
         return json.dumps(
             {
                 "instructions": [
-                    f"Task {i} {KINDS[i % 4]}: write about {use_case} with {skills}."
+                    f"Task {i} {KINDS[i % 4]}: write about {use_case} with {skills}{batch}."
                     for i in range(count)
                 ]
             }
@@ -96,6 +99,8 @@ def codeclm_reply(body: dict[str, Any]) -> str:
         instruction = between(text, "[Instruction]", "[End of instruction]")
         first = between(text, "[Response 1]", "[End of Response 1]")
         second = between(text, "[Response 2]", "[End of Response 2]")
+        if "a single line that holds only the two scores" in text:  # the paper's format
+            return f"{score(instruction, first) + 1} {score(instruction, second)}"
         return json.dumps(
             {
                 "explanation": "scripted",

@@ -90,6 +90,20 @@ def test_pair_order_puts_same_group_records_side_by_side():
     assert pair_order(groups, 4, seed=4) != order
 
 
+@pytest.mark.parametrize("batch_size", [2, 8])
+def test_pair_order_blocks_of_two_are_hard_pairs_for_pair_negatives(batch_size):
+    # --negatives pair scores rows (2k, 2k+1) of each batch on their own: with grouped data
+    # laid out by pair_order every such block is one group's two records (a hard pair), the
+    # ungrouped records fill the blocks after them
+    groups = ["a", "b", "c", "a", "b", "c", "d", "d", None, None, "e", "e", "f", "f", None, None]
+    order = pair_order(groups, batch_size=batch_size, seed=5)
+    assert sorted(order) == list(range(len(groups)))
+    blocks = [(groups[order[i]], groups[order[i + 1]]) for i in range(0, len(order), 2)]
+    hard = [a for a, b in blocks if a is not None and a == b]
+    assert sorted(hard) == ["a", "b", "c", "d", "e", "f"]
+    assert sum(a is None and b is None for a, b in blocks) == 2
+
+
 def test_pair_order_odd_batch_size_still_covers_everything():
     groups = ["a", "a", "b", "b", "c", "c"]
     order = pair_order(groups, batch_size=3, seed=0)

@@ -93,3 +93,41 @@ def test_answer_loss_matches_the_model_loss():
     labels[:, :4] = -100
     out = model(input_ids=ids, labels=labels)
     assert answer_loss(out.logits, labels).item() == pytest.approx(out.loss.item(), rel=1e-5)
+
+
+def test_pair_negatives_by_hand():
+    from codit.training.coin import pair_blocks, pair_info_nce
+
+    # Two blocks of the same two orthogonal pairs, tau = 1. In-batch, row 0 sees similarities
+    # (1, 0, 1, 0): -log(e / (2e + 2)) = log(2 + 2/e) for every row and column. Per pair, each
+    # block is the 2 x 2 identity: log(1 + 1/e), as for a batch of two.
+    h = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    in_batch = symmetric_info_nce(h, h, temperature=1.0).item()
+    assert in_batch == pytest.approx(math.log(2 + 2 / math.e))
+    per_pair = pair_info_nce(h, h, temperature=1.0)
+    assert per_pair.tolist() == pytest.approx([math.log(1 + 1 / math.e)] * 2)
+    # a block equals the in-batch loss of that block alone; an odd last row has no negative
+    mixed = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    twin = torch.tensor([[0.8, 0.6], [0.0, 1.0], [1.0, 1.0]])
+    blocks = pair_info_nce(mixed, twin, temperature=0.5)
+    alone = symmetric_info_nce(mixed[:2], twin[:2], temperature=0.5)
+    assert blocks.tolist() == pytest.approx([alone.item(), 0.0])
+    assert pair_blocks(torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])).tolist() == [3.0, 7.0, 5.0]
+
+
+def test_coin_loss_with_pair_negatives_averages_per_block_losses():
+    h = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    ctr = math.log(1 + 1 / math.e)
+    gen = torch.tensor([2.0, 1.0])  # one generation loss per block
+    # uncapped each block's term is as large as its gen: (4 + 2) / 2
+    assert coin_loss(h, h, gen, temperature=1.0, negatives="pair").item() == pytest.approx(3.0)
+    # capped at 1: mean of (2 + ctr, 1 + ctr)
+    capped = coin_loss(h, h, gen, temperature=1.0, max_ratio=1.0, negatives="pair").item()
+    assert capped == pytest.approx(1.5 + ctr)
+    # in-batch with the same vectors: one weight, one InfoNCE over all four rows
+    wide = math.log(2 + 2 / math.e)
+    assert coin_loss(h, h, torch.tensor(2.0), 1.0, 1.0, "in-batch").item() == pytest.approx(
+        2.0 + wide
+    )
+    with pytest.raises(ValueError):
+        coin_loss(h, h, gen, negatives="random")

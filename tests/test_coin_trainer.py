@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from codit.errors import ConfigError
 from codit.training.config import CoinConfig
 from training_fixtures import coin_records, save_model, write_jsonl
 
@@ -60,6 +61,31 @@ def test_without_the_contrastive_term_it_is_sft_on_both_sequences(setup):
     with torch.no_grad():
         with_ctr = trainer_on.compute_loss(trainer_on.model.eval(), dict(batch))
     assert with_ctr.item() > got.item()  # the contrastive term adds to the same generation loss
+
+
+def test_pair_negatives_are_micro_batches_of_two_in_one_pass(setup):
+    # The loss of a batch of 4 under --negatives pair is the mean of the in-batch losses of its
+    # two halves, each computed alone: the authors' micro-batches of two, accumulated.
+    from codit.training.coin_trainer import build_coin_trainer
+
+    model_dir, data, root = setup
+    common = {"model": str(model_dir), "data": str(data), "max_steps": 1, "seed": 2}
+    pair = CoinConfig(**common, output=str(root / "pair"), batch_size=4, negatives="pair")
+    two = CoinConfig(**common, output=str(root / "two"), batch_size=2)
+    trainer, _ = build_coin_trainer(pair)
+    trainer_two, _ = build_coin_trainer(two)
+    model = trainer.model.eval()
+    batch = next(iter(trainer.get_train_dataloader()))
+    rows = [trainer.train_dataset[i] for i in range(4)]
+    with torch.no_grad():
+        got = trainer.compute_loss(model, dict(batch)).item()
+        halves = [
+            trainer_two.compute_loss(model, trainer.data_collator(rows[i : i + 2])).item()
+            for i in (0, 2)
+        ]
+    assert got == pytest.approx(sum(halves) / 2, rel=1e-5)
+    with pytest.raises(ConfigError, match="even --batch-size"):
+        CoinConfig(**common, output="o", batch_size=3, negatives="pair")
 
 
 def test_training_lowers_the_loss_and_saves_a_loadable_model(setup):

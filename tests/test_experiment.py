@@ -80,6 +80,53 @@ def test_config_reports_every_problem_and_quick_is_valid():
     assert quick.seeds == 3 and quick.prompts < CoditExperimentConfig().prompts
 
 
+def test_grid_flags_parse_and_name_their_problems():
+    config = CoditExperimentConfig(alpha=("0.1,0.01", "0.001"), beta=(0.5, "1"))
+    assert config.alpha == (0.1, 0.01, 0.001) and config.beta == (0.5, 1.0)
+    assert config.grid[0] == (0.1, 0.5) and len(config.grid) == 6
+    assert config.student_grid == config.grid  # every cell by default
+    some = CoditExperimentConfig(alpha="0.1,0.01", students=("0.01:1,0.1:1",))
+    assert some.student_grid == [(0.1, 1.0), (0.01, 1.0)]  # grid order
+    assert some.students == ("0.1:1", "0.01:1")
+    with pytest.raises(ConfigError) as err:
+        CoditExperimentConfig(alpha="0.1,x,2", students=("0.5:1", "oops"))
+    text = str(err.value)
+    assert "'x'" in text and "--alpha must be in [0, 1], got 2.0" in text
+    assert "0.5:1 is not a cell" in text and "'oops'" in text
+
+
+def test_distinct_2_and_cell_names_by_hand():
+    from codit.experiments.grid import cell_name, cell_tag, default_cell, distinct_n
+
+    # "a b a b" has bigrams ab, ba, ab; "A B c" adds ab, bc: 3 distinct of 5
+    assert distinct_n(["a b a b", "A B c"], 2) == pytest.approx(3 / 5)
+    assert distinct_n(["one"], 2) == 0.0
+    assert distinct_n(["x y z"], 1) == 1.0
+    assert (cell_name(0.01, 1.0), cell_tag(0.001, 0.25)) == ("0.01:1", "codit-a0.001-b0.25")
+    assert default_cell([(0.1, 1.0), (0.01, 1.0)]) == (0.01, 1.0)
+    assert default_cell([(0.1, 0.5)]) == (0.1, 0.5)
+
+
+def test_token_shift_by_hand():
+    import torch
+
+    from codit.experiments.token_shift import shift
+
+    # p_post = (0.5, 0.25, 0.25), p_base = (0.25, 0.25, 0.5); alpha 0 keeps all, beta 1:
+    # q ~ p_post / p_base = (2, 1, 0.5) -> (4/7, 2/7, 1/7); q - p = (1/14, 1/28, -3/28)
+    post = torch.log(torch.tensor([[0.5, 0.25, 0.25]]))
+    base = torch.log(torch.tensor([[0.25, 0.25, 0.5]]))
+    out = shift(post, base, alpha=0.0, beta=1.0)
+    assert out.tolist() == pytest.approx([1 / 14, 1 / 28, -3 / 28], abs=1e-6)
+    # two rows add up; beta 0 and alpha 0 is direct decoding: no shift at all
+    assert shift(post.repeat(2, 1), base.repeat(2, 1), 0.0, 1.0).tolist() == pytest.approx(
+        [2 / 14, 2 / 28, -6 / 28], abs=1e-6
+    )
+    assert shift(post, base, 0.0, 0.0).abs().max().item() < 1e-7
+    # alpha 0.6 drops the tokens below 0.6 * 0.5: q = (1, 0, 0)
+    assert shift(post, base, 0.6, 1.0).tolist() == pytest.approx([0.5, -0.25, -0.25], abs=1e-6)
+
+
 def test_help_exits_zero(capsys):
     from codit.cli.main import main
 
@@ -164,26 +211,22 @@ def test_whole_chain_on_a_random_pair(pair_dirs, tmp_path, capsys):
     assert results["seeds"] == [0, 1] and results["metrics"] == list(METRICS)
     assert results["student"]["architecture"] == "GPTNeoXForCausalLM"
     assert results["heldout"]["prompts"] == 4
+    files = {"direct": "direct", "codit": "codit-a0.01-b1"}  # the default cell's files
     for arm in ARMS:
         assert len(results["arms"][arm]["per_seed"]) == 2
         for seed in (0, 1):
             # every prompt once: answered, or in the errors file (a random teacher may find a
             # prompt longer than its 256-token context)
+            stem = f"{files[arm]}-seed{seed}"
             ids = [
                 json.loads(line)["id"]
-                for name in (f"{arm}-seed{seed}.jsonl", f"{arm}-seed{seed}.errors.jsonl")
+                for name in (f"{stem}.jsonl", f"{stem}.errors.jsonl")
+                if (out / "teacher" / name).is_file()
                 for line in (out / "teacher" / name).read_text().splitlines()
             ]
             assert sorted(ids) == ["0", "1", "2", "3"]
-            assert (out / "students" / f"{arm}-seed{seed}" / "model" / "config.json").is_file()
-            assert (
-                len(
-                    (out / "students" / f"{arm}-seed{seed}" / "heldout.jsonl")
-                    .read_text()
-                    .splitlines()
-                )
-                == 4
-            )
+            assert (out / "students" / stem / "model" / "config.json").is_file()
+            assert len((out / "students" / stem / "heldout.jsonl").read_text().splitlines()) == 4
         for m in METRICS:
             stat = results["arms"][arm]["summary"][m]
             values = [row[m] for row in results["arms"][arm]["per_seed"]]
@@ -205,6 +248,21 @@ def test_whole_chain_on_a_random_pair(pair_dirs, tmp_path, capsys):
     assert {m: again["arms"][arm]["summary"][m] for arm in ARMS for m in METRICS} == before
     assert len(again["runs"]) == 2
     assert _stamps(out) == stamps  # no model, teacher output or evaluation was redone
-    changed = [a if a != "0.01" else "0.2" for a in [*argv, "--alpha", "0.01"]]
-    assert main(changed) == ConfigError.exit_code
-    assert "alpha" in capsys.readouterr().err
+    assert main([*argv, "--temperature", "0.5"]) == ConfigError.exit_code
+    assert "temperature" in capsys.readouterr().err
+
+    # A grid grows by cells: a second alpha adds one cell's teacher data, and its students
+    # only where asked; the default cell keeps its numbers.
+    assert main([*argv, "--alpha", "0.01,0.5", "--students", "0.01:1"]) == 0
+    grid = json.loads((out / "results.json").read_text())
+    assert [(c["alpha"], c["beta"]) for c in grid["grid"]] == [(0.01, 1.0), (0.5, 1.0)]
+    assert grid["grid"][1]["students"] is None and grid["grid"][1]["difference"] is None
+    assert grid["grid"][1]["teacher_data"]["summary"]["distinct_2"]["n"] == 2
+    assert (out / "teacher" / "codit-a0.5-b1-seed1.jsonl").is_file()
+    assert not (out / "students" / "codit-a0.5-b1-seed0").exists()
+    assert {m: grid["arms"][arm]["summary"][m] for arm in ARMS for m in METRICS} == before
+    assert (out / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| 0.5 | 1 |" in (out / "results.md").read_text()
+    shift = grid["token_shift"]
+    assert shift["alpha"] == 0.01 and len(shift["boosted"]) == len(shift["suppressed"]) == 10
+    assert shift["boosted"][0]["mean_shift"] >= 0 >= shift["suppressed"][0]["mean_shift"]

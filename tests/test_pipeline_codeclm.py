@@ -167,9 +167,11 @@ def test_end_to_end_every_fate_of_the_filter(server: FakeServer, tmp_path: Path,
         "decode": "instructions",
         "rubrics": "rubrics",
         "improve": "improved_instruction",
-        "judge": "scores",
+        "judge": None,  # the paper's judge answers one line of two scores: no JSON schema
         "answer": None,
     }
+    judged = [b for b in server.requests if prompt_kind(b) == "judge"]
+    assert all("single line" in b["messages"][-1]["content"] for b in judged)
     assert_trl_conversational(out, tokenizer)
     from codit.training.data import load_sft
 
@@ -327,6 +329,60 @@ def test_pool_only_then_hand_edited_pool_and_the_filter_hook(
     assert {r["meta"]["metadata"]["use_case"] for r in records(Path(config.output))} == {
         pool[0]["use_case"]
     }
+
+
+def test_explained_judge_format_asks_for_json_and_gives_the_same_gaps(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    plain = run_codeclm(make_config(tmp_path / "plain", server.url))
+    server.requests.clear()
+    explained = run_codeclm(
+        make_config(tmp_path / "explained", server.url, judge_format="explained")
+    )
+    judged = [b for b in server.requests if prompt_kind(b) == "judge"]
+    assert len(judged) == 72
+    assert all(b["response_format"]["json_schema"]["name"] == "scores" for b in judged)
+    assert all("Explain your assessment" in b["messages"][-1]["content"] for b in judged)
+    # the scripted judge scores alike in both formats, so every decision is the same
+    assert explained["records"] == plain["records"] and explained["rounds"] == plain["rounds"]
+
+
+def test_num_pairs_tops_up_until_that_many_are_kept(server: FakeServer, tmp_path: Path) -> None:
+    # Pass 1 asks for 14 instructions (4 entries get 4, 4, 3, 3; the kinds cycle easy, hard,
+    # never, reverse): 10 are kept, the 4 "never" dropped. 4 pairs are missing and 10/14 were
+    # kept, so pass 2 asks for ceil(4 * 14 / 10) = 6, shared out from entry 3 on (2, 2, 1, 1:
+    # easy, hard, easy, hard, easy, easy); the filter takes only 4 at a time, all 4 are kept,
+    # and the last 2 are never filtered.
+    config = make_config(tmp_path, server.url, num_pairs=14, num_instructions=999)
+    report = run_codeclm(config)
+    kept = records(Path(config.output))
+    assert len(kept) == 14 and report["records"]["kept"] == 14
+    assert report["stages"]["pairs"] == {"wanted": 14, "kept": 14, "stopped": "reached"}
+    passes = report["stages"]["decode"]["passes"]
+    assert [(p["asked"], p["written"]) for p in passes] == [(14, 14), (6, 6)]
+    assert report["stages"]["filter"]["not_filtered"] == 2
+    topped = [r for r in kept if "(batch 1)" in r["meta"]["basic_instruction"]]
+    assert len(topped) == 4 and all("-p1-" in r["id"] for r in topped)
+    assert len({r["id"] for r in kept}) == 14
+    # a rerun makes no call and keeps no more
+    server.requests.clear()
+    again = run_codeclm(config)
+    assert server.requests == [] and again["stages"]["pairs"]["kept"] == 14
+
+
+def test_num_pairs_reports_a_spent_pool(tmp_path: Path) -> None:
+    def same_every_time(body, n):  # the strong model only ever repeats its first instructions
+        return codeclm_script({**body, "seed": 0}, n)
+
+    with FakeServer(same_every_time) as s:
+        config = make_config(tmp_path, s.url, num_pairs=40)
+        report = run_codeclm(config)
+    assert report["stages"]["pairs"] == {"wanted": 40, "kept": 32, "stopped": "pool spent"}
+    # pass 1: 10 instructions per entry, 32 kept (2 "never" per entry); pass 2 asks for
+    # ceil(8 / 0.8) = 10 and gets only repeats
+    passes = report["stages"]["decode"]["passes"]
+    assert [(p["asked"], p["written"]) for p in passes] == [(40, 40), (10, 0)]
+    assert passes[1]["duplicates"] == 10
 
 
 def test_rerun_with_other_settings_is_refused(server: FakeServer, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from codit.errors import BackendError, ConfigError
 from codit.evaluation.checks import follows
 from codit.pipelines.ecd import EcdConfig, run_ecd
 from fakeserver import FakeServer, Reply
-from scripted_llm import ecd_reply, ecd_script, faulty, prompt_kind
+from scripted_llm import between, ecd_reply, ecd_script, faulty, prompt_kind
 
 SEEDS = [
     "Tell me about the history of tea",
@@ -458,4 +458,33 @@ def test_scripted_replies_are_sane() -> None:
     assert (
         json.loads(ecd_reply(body))["instruction"]
         == "Say hi Do not use any commas in the response."
+    )
+
+
+def test_default_operations_are_the_papers_families(server: FakeServer, tmp_path: Path) -> None:
+    from codit.pipelines.ecd_steps import ECD_FAMILIES, EVOL_INSTRUCT
+
+    config = make_config(tmp_path, server.url)
+    assert config.operations == ("content", "style", "format", "reasoning", "breadth")
+    assert config.verifiable_rounds == 0.0
+    report = run_ecd(config)
+    evolve = [b for b in server.requests if prompt_kind(b).startswith("evolve")]
+    assert evolve and not [b for b in evolve if prompt_kind(b) == "evolve_verifiable"]
+    methods = {
+        between(b["messages"][-1]["content"], "How to make it harder: ", "\n")
+        for b in evolve
+        if prompt_kind(b) == "evolve_depth"
+    }
+    assert methods and methods <= set(ECD_FAMILIES.values())
+    assert set(report["operations"]) - {"seed"} <= set(config.operations)
+    # the named options: Evol-Instruct's set and codit's verifiable operation
+    both = make_config(tmp_path / "b", server.url, operations=("evol-instruct,verifiable",))
+    assert both.operations == (*EVOL_INSTRUCT, "breadth", "verifiable")
+    assert both.verifiable_rounds == pytest.approx(1 / 7)
+    share = make_config(tmp_path / "c", server.url, operations=("ecd",), verifiable_share=0.5)
+    assert share.verifiable_rounds == 0.5 and "verifiable" not in share.operations
+    with pytest.raises(ConfigError, match="another operation"):
+        make_config(tmp_path / "d", server.url, operations=("verifiable",), verifiable_share=0.5)
+    assert (
+        make_config(tmp_path / "e", server.url, operations=("verifiable",)).verifiable_rounds == 1
     )

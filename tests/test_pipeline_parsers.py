@@ -150,6 +150,8 @@ def test_parse_scores_good_partial_garbage() -> None:
     assert parse_scores("Score 1: 8/10\nScore 2: 6/10") == (8.0, 6.0)
     assert parse_scores("**Response 1**: 7\n**Response 2**: 9") == (7.0, 9.0)
     assert parse_scores("Both are fine.\n8/10, 5/10") == (8.0, 5.0)
+    assert parse_scores("7 4") == (7.0, 4.0)  # the paper's format: one line, two scores
+    assert parse_scores("  8.5 3\n") == (8.5, 3.0)
     with pytest.raises(ParseError, match="outside"):
         parse_scores('{"score_1": 11, "score_2": 3}')
     with pytest.raises(ParseError, match="no pair of scores"):
@@ -219,6 +221,7 @@ TEMPLATES = {
     "codeclm_rubrics": ("count", "use_case", "skills"),
     "codeclm_improve": ("use_case", "skills", "rubric", "action", "instruction"),
     "codeclm_judge": ("instruction", "response_1", "response_2"),
+    "codeclm_judge_explained": ("instruction", "response_1", "response_2"),
     "ecd_evolve_depth": ("instruction", "method"),
     "ecd_evolve_breadth": ("instruction",),
     "ecd_evolve_verifiable": ("instruction", "requirement"),
@@ -234,7 +237,10 @@ def test_every_template_fills_its_placeholders_and_leaves_other_braces(name: str
     text = render(template, **values)
     assert all(v in text for v in values.values())
     assert not re.search(r"\{(" + "|".join(TEMPLATES[name]) + r")\}", text)
-    assert "JSON" in text and "{" in text  # the answer shape survives rendering
+    if name == "codeclm_judge":  # the paper's judge: one line of two scores, no JSON
+        assert "single line" in text and "JSON" not in text
+    else:
+        assert "JSON" in text and "{" in text  # the answer shape survives rendering
 
 
 def test_render_refuses_an_unknown_placeholder() -> None:

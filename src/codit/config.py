@@ -3,7 +3,7 @@
 A config is a ``@dataclass(frozen=True)`` whose fields carry their help text in
 ``field(metadata={"help": ...})``. ``add_arguments`` turns the fields into argparse flags
 (``max_new_tokens`` -> ``--max-new-tokens``), ``from_namespace`` builds the config back from
-parsed arguments (optionally layered over a YAML file), and ``to_dict`` is what a manifest
+parsed arguments (optionally layered over a YAML file or a shipped preset, ``PRESETS``), and ``to_dict`` is what a manifest
 records. Validation lives in each config's ``__post_init__`` and raises one ``ConfigError``
 listing every problem.
 
@@ -151,8 +151,9 @@ def from_namespace(cls: type[C], args: argparse.Namespace, **overrides: Any) -> 
     config_path = getattr(args, "config", None)
     names = _flat_names(cls)
     if config_path:
-        values.update(load_yaml(Path(config_path)))
-        check_yaml(Path(config_path), values, _flat_types(cls))
+        path = config_file(config_path)
+        values.update(load_yaml(path))
+        check_yaml(path, values, _flat_types(cls))
     for name in names:
         value = getattr(args, name, None)
         if value is not None:
@@ -251,10 +252,68 @@ def _build(cls: type[C], values: dict[str, Any]) -> C:
     return cls(**kwargs)
 
 
-def load_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML config file into a flat dict (keys may use dashes or underscores)."""
+# Shipped presets (``codit/presets/NAME.yaml``): name -> (the command they are for, what they are).
+PRESETS = {
+    "codit-paper": (
+        "generate",
+        "the CoDIT authors' decoding: alpha 0.01, beta 1, temperature 1, top-p 1, 4096 new "
+        "tokens, Qwen3 thinking off",
+    ),
+    "codeclm-paper": (
+        "codeclm",
+        "the CodecLM paper's values: 500 kept pairs, theta 3, 4 iterations, 4 rubrics, pool "
+        "200, temperature 0.7, judge at 0 with one line of two scores",
+    ),
+    "coin-authors": (
+        "train coin",
+        "the CoIN authors' setup: LoRA r16/alpha16/dropout 0.05 on q,k,v,o, lr 1e-4, 10% "
+        "warmup, max length 256, pair negatives, micro-batch 2 accumulated to 64",
+    ),
+    "ecd-reconstruction": (
+        "ecd",
+        "the closest reconstruction of ECD from its abstract (not the paper's own settings): "
+        "its families of evolution, 4 rounds, an LLM judge",
+    ),
+}
+
+
+def preset_path(name: str) -> Path:
+    """The shipped YAML file of the preset ``name``."""
+    from importlib import resources
+
+    return Path(str(resources.files("codit").joinpath(f"presets/{name}.yaml")))
+
+
+def config_help(command: str) -> str:
+    """The ``--config`` help of ``command``, naming the presets shipped for it."""
+    names = [f"{n} ({about})" for n, (cmd, about) in PRESETS.items() if cmd == command]
+    shipped = f"; or a shipped preset: {'; '.join(names)}" if names else ""
+    text = f"YAML file with any of the settings below{shipped}. Flags win over it"
+    return text.replace("%", "%%")  # argparse formats help strings with %
+
+
+def config_file(path: Path | str) -> Path:
+    """The file a ``--config`` value names: a YAML file, or else a shipped preset of that name.
+
+    Raises:
+        DataError: neither exists.
+    """
+    path = Path(path)
+    if not path.is_file() and str(path) in PRESETS:
+        path = preset_path(str(path))
+    if not path.is_file():
+        raise DataError(
+            f"config file {path} does not exist (shipped presets: {', '.join(PRESETS)})"
+        )
+    return path
+
+
+def load_yaml(path: Path | str) -> dict[str, Any]:
+    """Read a YAML config file, or a shipped preset by name, into a flat dict (keys may use
+    dashes or underscores). A file of that name wins over a preset."""
     import yaml
 
+    path = config_file(path)
     try:
         data = yaml.safe_load(_yaml_text(path)) or {}
     except yaml.YAMLError as err:

@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from codit.config import add_arguments, from_namespace
+from codit.config import add_arguments, config_help, from_namespace
 from codit.pipelines.codeclm import CodecLMConfig
 
 EXAMPLE = """examples:
   codit codeclm --strong openai:qwen3-32b@http://localhost:8000/v1 \\
       --target openai:my-sft-7b@http://localhost:8001/v1 \\
-      --seeds seeds.jsonl --prompt-field instruction --output out/codeclm.jsonl --num-instructions 500
+      --seeds seeds.jsonl --prompt-field instruction --output out/codeclm.jsonl --num-pairs 500
+  codit codeclm --config codeclm-paper --strong ... --target ... --seeds ... --output ...
   codit codeclm ... --pool-only        # write out/codeclm.pool.jsonl, review it, then rerun without
 """
 
@@ -30,7 +31,7 @@ def register(subparsers: Any) -> None:
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", help="YAML file with any of the settings below (flags win)")
+    p.add_argument("--config", help=config_help("codeclm"))
     add_arguments(p, CodecLMConfig)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
@@ -58,6 +59,14 @@ def run(args: argparse.Namespace) -> int:
         f"{records['dropped']} dropped by the filter, {records['errors']} failed",
         file=sys.stderr,
     )
+    pairs = report["stages"].get("pairs")
+    if pairs:
+        why = {
+            "reached": "reached",
+            "pool spent": "not reached: the pool is spent (new passes wrote no new instruction)",
+            "top-up limit": "not reached: --max-top-ups passes done",
+        }[pairs["stopped"]]
+        print(f"codit: --num-pairs {pairs['wanted']}: {why}", file=sys.stderr)
     print_cost(report)
     print(f"codit: records -> {output}", file=sys.stderr)
     print(f"codit: report -> {side(output, 'report', '.json')}", file=sys.stderr)

@@ -7,13 +7,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from codit.config import add_arguments, from_namespace
+from codit.config import add_arguments, config_help, from_namespace
 from codit.pipelines.ecd import EcdConfig
 
 EXAMPLE = """examples:
   codit ecd --seeds seeds.jsonl --evolver openai:qwen3-32b@http://localhost:8000/v1 \\
       --responder openai:qwen3-32b@http://localhost:8000/v1 --rounds 4 --output out/ecd.jsonl
-  codit ecd ... --verifiable-share 1.0        # only IFEval constraints, all checked by code
+  codit ecd ... --operations evol-instruct     # Evol-Instruct's operations instead of ECD's families
+  codit ecd ... --operations ecd,verifiable --verifiable-share 0.5
+                                              # half the rounds add an IFEval constraint (codit's)
+  codit ecd ... --operations verifiable       # only IFEval constraints, all checked by code
 """
 
 
@@ -23,13 +26,15 @@ def register(subparsers: Any) -> None:
         help="ECD: preference pairs from evolving instructions (rejected = the previous answer)",
         description="Evolve each seed instruction for several rounds, answer every stage, and "
         "pair each evolved instruction's answer (chosen) with the previous stage's (rejected). "
-        "Verifiable constraints are checked by code, free-form ones by the judge. Writes TRL "
+        "A reconstruction of ECD from its abstract: by default the paper's families of evolution "
+        "(content, style, format, reasoning, breadth), judged by an LLM; codit's verifiable "
+        "operation adds IFEval constraints checked by code. Writes TRL "
         "preference records, OUTPUT.sft.jsonl and OUTPUT.report.json; every call is cached, and "
         "rerunning the same command resumes.",
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", help="YAML file with any of the settings below (flags win)")
+    p.add_argument("--config", help=config_help("ecd"))
     add_arguments(p, EcdConfig)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=run)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codit.config import add_arguments, from_namespace, load_yaml
+from codit.config import add_arguments, config_help, from_namespace, load_yaml
 from codit.experiments.codit_mini import QUICK as CODIT_QUICK
 from codit.experiments.codit_mini import CoditExperimentConfig
 from codit.experiments.coin_mini import QUICK as COIN_QUICK
@@ -25,6 +25,8 @@ CODIT_EXAMPLES = """examples:
   codit experiment codit                          # 3 seeds; 16 min on 2 shared CPU cores (docs/experiment.md)
   codit experiment codit --quick                  # every stage in about a minute (smoke run)
   codit experiment codit --seeds 5                # rerun into the same --output adds seeds 3 and 4
+  codit experiment codit --alpha 0.1,0.01,0.001 --beta 0.25,0.5,1.0 --students 0.01:1
+                                                  # a grid: teacher data of 9 cells, students of one
 """
 COIN_EXAMPLES = """examples:
   codit experiment coin --threads 2               # 3 seeds; 9 min on 2 idle CPU cores (docs/experiment.md)
@@ -96,7 +98,7 @@ def register(subparsers: Any) -> None:
             epilog=experiment.examples,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        c.add_argument("--config", help="YAML file with any of the settings below (flags win)")
+        c.add_argument("--config", help=config_help(f"experiment {name}"))
         c.add_argument(
             "--quick",
             action="store_true",
@@ -128,7 +130,7 @@ def _runner(experiment: Experiment) -> Any:
 def _run(experiment: Experiment, args: argparse.Namespace) -> int:
     if args.quick:  # precedence: flags > --config file > --quick > defaults
         preset = dict(experiment.quick)
-        for key in load_yaml(Path(args.config)) if args.config else {}:
+        for key in load_yaml(args.config) if args.config else {}:
             preset.pop(key, None)
         for key, value in preset.items():
             if getattr(args, key, None) is None:
@@ -162,6 +164,8 @@ def _run(experiment: Experiment, args: argparse.Namespace) -> int:
         bars.close()
     print(report.table(results))
     out = Path(config.output)
+    if (out / "grid.png").is_file() and len(getattr(config, "grid", ())) > 1:
+        print(f"codit: the grid's heat map is {out / 'grid.png'}", file=sys.stderr)
     print(
         f"\ncodit: {out / 'results.json'}, {out / 'results.md'}, {out / 'results.png'} "
         f"({time.time() - start:.0f} s)",

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from codit.config import add_arguments, from_namespace
+from codit.config import add_arguments, config_help, from_namespace
 from codit.generation.config import GenerateConfig
 
 EXAMPLE = """example:
@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", help="YAML file with any of the settings below (flags win)")
+    p.add_argument("--config", help=config_help("generate"))
     add_arguments(p, GenerateConfig)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from codit.backends.spec import BackendConfig
-from codit.config import add_arguments, from_namespace
+from codit.config import add_arguments, config_help, from_namespace
 from codit.paraphrase.pipeline import ParaphraseConfig
 
 EXAMPLE = """examples:
@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", help="YAML file with any of the settings below (flags win)")
+    p.add_argument("--config", help=config_help("paraphrase"))
     add_arguments(p, ParaphraseConfig)
     add_arguments(p, BackendConfig)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

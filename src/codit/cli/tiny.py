@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from codit.config import add_arguments, from_namespace
+from codit.config import add_arguments, config_help, from_namespace
 from codit.tiny.build import MODELS_DIR, BuildConfig
 from codit.tiny.evaluate import EvalConfig
 
@@ -46,7 +46,7 @@ def register(subparsers: Any) -> None:
         default=None,
         help=f"where tiny-base/ and tiny-instruct/ go (default: {MODELS_DIR})",
     )
-    b.add_argument("--config", help="YAML file with any of the settings below (flags win)")
+    b.add_argument("--config", help=config_help("tiny build"))
     add_arguments(b, BuildConfig)
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
     e = sub.add_parser(

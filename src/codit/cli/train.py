@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from codit.config import add_arguments, from_namespace
+from codit.config import add_arguments, config_help, from_namespace
 from codit.training.config import CoinConfig, DpoConfig, TrainConfig
 
 METHODS: dict[str, tuple[type, str]] = {
@@ -31,9 +31,7 @@ def register(subparsers: Any) -> None:
     methods = parser.add_subparsers(dest="method", metavar="METHOD", required=True)
     for name, (config_cls, help_text) in METHODS.items():
         sub = methods.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument(
-            "--config", help="YAML file of settings (keys as the flags); flags override it"
-        )
+        sub.add_argument("--config", help=config_help(f"train {name}"))
         add_arguments(sub, config_cls)
         sub.set_defaults(run=run)
 

@@ -11,7 +11,12 @@ MODES = ("codit", "direct")
 
 @dataclass(frozen=True)
 class DecodingConfig:
-    """How each next token is chosen. Defaults are the CoDIT authors' settings."""
+    """How each next token is chosen.
+
+    The defaults are the CoDIT authors' settings (alpha 0.01, beta 1, temperature 1, top-p 1,
+    sampling) except ``max_new_tokens``: 512 here, 4096 in the authors' scripts
+    (``--config codit-paper`` sets it; docs/methods/codit.md).
+    """
 
     mode: str = field(
         default="codit",

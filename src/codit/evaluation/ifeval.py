@@ -43,8 +43,6 @@ from codit.io.rundir import Run
 
 log = logging.getLogger(__name__)
 
-SHARED_INPUT = Path("shared") / "data" / "ifeval" / "input_data.jsonl"
-
 
 @dataclass(frozen=True)
 class IFEvalConfig:
@@ -68,7 +66,8 @@ class IFEvalConfig:
     input_data: str | None = field(
         default=None,
         metadata={
-            "help": "IFEval prompts (default: ../shared/data/ifeval/input_data.jsonl if present)"
+            "help": "IFEval prompts, a local input_data.jsonl (default: the public google/IFEval "
+            "dataset, downloaded once through datasets and cached)"
         },
     )
     limit: int | None = field(default=None, metadata={"help": "evaluate only the first N prompts"})
@@ -124,15 +123,6 @@ class Verdict:
             "follow_all_loose": all(self.follow_loose),
             "missing": self.missing,
         }
-
-
-def default_input_data() -> Path | None:
-    """The shared IFEval prompts beside the repository (``../shared/data/ifeval``), if present."""
-    repo_root = Path(__file__).resolve().parents[3]
-    for base in (repo_root.parent, Path.cwd().parent, Path.cwd()):
-        if (base / SHARED_INPUT).is_file():
-            return base / SHARED_INPUT
-    return None
 
 
 def load_prompts(path: str | Path) -> list[IFEvalPrompt]:
@@ -471,11 +461,9 @@ def run_ifeval(
         The metrics (also in ``metrics.json``) and the paths of the files written.
     """
     start = time.time()
-    input_path = Path(config.input_data) if config.input_data else default_input_data()
-    if input_path is None:
-        raise DataError(
-            "no IFEval prompts: pass --input-data FILE (../shared/data/ifeval/input_data.jsonl was not found)"
-        )
+    from codit.evaluation.ifeval_data import resolve_input_data
+
+    input_path = resolve_input_data(config.input_data)
     prompts = load_prompts(input_path)[: config.limit]
     output = Path(str(config.output))
     with OutputLock(output, "eval ifeval"):  # one run per report folder

@@ -9,7 +9,7 @@ that on the built-in tiny pair, with the toy world's verifiable instructions as 
 1. prompts: fresh toy instructions from the teacher's training distribution (entities and
    question kinds that never appear in the held-out set);
 2. teacher data: ``codit.generate`` answers them in direct and in CoDIT mode (alpha, beta,
-   temperature as the paper), one dataset per mode and seed, resumable;
+   temperature as the CoDIT authors'), one dataset per mode and seed, resumable;
 3. student base (``student``): a GPT-NeoX model (the teacher pair is Llama) with its own tokenizer,
    pre-trained on toy-world text with the tiny pair's loop; cached in the run directory;
 4. students: a copy of that base fine-tuned on each dataset with ``codit train sft`` (TRL);
@@ -37,6 +37,15 @@ from pathlib import Path
 from typing import Any
 
 from codit.errors import ConfigError, DataError
+from codit.experiments.grid import (
+    DEFAULT_CELL,
+    cell_name,
+    cell_tag,
+    cells,
+    default_cell,
+    numbers,
+    student_cells,
+)
 from codit.experiments.rundir import (
     close_run,
     machine_problems,
@@ -89,8 +98,24 @@ class CoditExperimentConfig:
         default=True,
         metadata={"help": "each seed samples its own teacher data (else seed 0's data serves all)"},
     )
-    alpha: float = field(default=0.01, metadata={"help": "CoDIT plausibility threshold, in [0, 1]"})
-    beta: float = field(default=1.0, metadata={"help": "CoDIT contrast strength, >= 0"})
+    alpha: tuple[float, ...] = field(
+        default=(0.01,),
+        metadata={
+            "help": "CoDIT plausibility threshold(s), in [0, 1]; a comma list (0.1,0.01) "
+            "makes a grid with --beta"
+        },
+    )
+    beta: tuple[float, ...] = field(
+        default=(1.0,),
+        metadata={"help": "CoDIT contrast strength(s), >= 0; a comma list makes a grid"},
+    )
+    students: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "grid cells whose students are trained, as ALPHA:BETA, comma-separated "
+            "(default: every cell); the teacher data of every cell is always made and scored"
+        },
+    )
     temperature: float = field(
         default=1.0, metadata={"help": "teacher sampling temperature, > 0 (both modes)"}
     )
@@ -157,10 +182,16 @@ class CoditExperimentConfig:
             problems.append(
                 f"--student-vocab must be >= 300 (bytes and special tokens), got {self.student_vocab}"
             )
-        if not 0.0 <= self.alpha <= 1.0:
-            problems.append(f"--alpha must be in [0, 1], got {self.alpha}")
-        if self.beta < 0:
-            problems.append(f"--beta must be >= 0, got {self.beta}")
+        alphas, bad_alpha = numbers(self.alpha, "alpha")
+        betas, bad_beta = numbers(self.beta, "beta")
+        object.__setattr__(self, "alpha", alphas)
+        object.__setattr__(self, "beta", betas)
+        problems += bad_alpha + bad_beta
+        problems += [f"--alpha must be in [0, 1], got {a}" for a in alphas if not 0.0 <= a <= 1.0]
+        problems += [f"--beta must be >= 0, got {b}" for b in betas if b < 0]
+        cells, bad_cells = student_cells(self.students, alphas, betas)
+        object.__setattr__(self, "students", tuple(cell_name(a, b) for a, b in cells))
+        problems += bad_cells
         if self.temperature <= 0:
             problems.append(
                 f"--temperature must be > 0 (the paper samples), got {self.temperature}"
@@ -179,6 +210,16 @@ class CoditExperimentConfig:
         problems += machine_problems(self.threads, self.device)
         if problems:
             raise ConfigError(problems)
+
+    @property
+    def grid(self) -> list[tuple[float, float]]:
+        """Every (alpha, beta) cell, alpha-major."""
+        return cells(self.alpha, self.beta)
+
+    @property
+    def student_grid(self) -> list[tuple[float, float]]:
+        """The cells whose students are trained."""
+        return student_cells(self.students, self.alpha, self.beta)[0]
 
 
 # ``--quick``: a smoke run of every stage in about a minute; its students learn next to nothing.
@@ -229,7 +270,8 @@ def run(
         settings = {
             k: v
             for k, v in to_dict(config).items()
-            if k not in ("output", "seeds", "batch_size", "threads")
+            # a grid grows by cells: alpha, beta and the student cells may change between runs
+            if k not in ("output", "seeds", "batch_size", "threads", "alpha", "beta", "students")
         }
         run = stack.enter_context(open_run(out, settings, config, config.seeds))
         manifest = run.manifest
@@ -247,13 +289,14 @@ def run(
         report("prompts", 1, 1)
         seconds["prompts"] = time.time() - clock
 
-        # 2. Teacher data: the same prompts answered directly and with CoDIT.
+        # 2. Teacher data: the same prompts answered directly and in every CoDIT cell.
         clock = time.time()
+        arms = {"direct": None, **{cell_tag(a, b): (a, b) for a, b in config.grid}}
         data: dict[tuple[str, int], Path] = {}
         for seed in data_seeds:
-            for arm in ARMS:
+            for arm, cell in arms.items():
                 data[arm, seed] = _teacher_data(
-                    config, instruct, base, prompts_path, arm, seed, out / "teacher", report
+                    config, instruct, base, prompts_path, arm, cell, seed, out / "teacher", report
                 )
         seconds["teacher_data"] = time.time() - clock
 
@@ -277,11 +320,13 @@ def run(
         report("student pre-training", 1, 1)
         seconds["student_pretraining"] = time.time() - clock
 
-        # 4-5. For each seed and arm: fine-tune a copy of the student, answer the held-out prompts.
+        # 4-5. For each seed and trained arm: fine-tune a copy of the student, answer the held-out
+        # prompts.
         sft_seconds = eval_seconds = 0.0
         scores: dict[tuple[str, int], dict[str, Any]] = {}
+        trained = ["direct", *(cell_tag(a, b) for a, b in config.student_grid)]
         for seed in seeds:
-            for arm in ARMS:
+            for arm in trained:
                 where = out / "students" / f"{arm}-seed{seed}"
                 clock = time.time()
                 report(f"fine-tune {arm} seed {seed}", 0, 1)
@@ -314,6 +359,13 @@ def run(
         )
         seconds["teacher_evaluation"] = time.time() - clock
 
+        # What the contrast changes in the default cell: probability moved per token.
+        clock = time.time()
+        report("token shift", 0, 1)
+        shift = _token_shift(config, instruct, base, data, data_seeds, out)
+        report("token shift", 1, 1)
+        seconds["token_shift"] = time.time() - clock
+
         # 6. Aggregate and write the report.
         seconds["total"] = time.time() - started
         seconds["cpu"] = (
@@ -332,6 +384,7 @@ def run(
             len(heldout),
             manifest["runs"],
         )
+        results["token_shift"] = shift
         from codit.experiments.report import plot, table
 
         write_results(out, results, table, plot)
@@ -385,10 +438,12 @@ def _teacher_data(
     base: str,
     prompts: Path,
     arm: str,
+    cell: tuple[float, float] | None,
     seed: int,
     folder: Path,
     report: Progress,
 ) -> Path:
+    """One teacher dataset: ``arm`` is ``direct`` (``cell`` None) or a CoDIT cell's tag."""
     from codit.decoding.config import DecodingConfig
     from codit.generation.config import GenerateConfig
     from codit.generation.run import errors_path, generate
@@ -400,10 +455,11 @@ def _teacher_data(
     total, before = config.prompts, len(read_ids(output) | read_ids(errors_path(output)))
     report(stage, min(before, total), total)
     if before < total:
+        alpha, beta = cell or DEFAULT_CELL  # direct sampling ignores both
         decoding = DecodingConfig(
-            mode=arm,
-            alpha=config.alpha,
-            beta=config.beta,
+            mode="direct" if cell is None else "codit",
+            alpha=alpha,
+            beta=beta,
             temperature=config.temperature,
             top_p=config.top_p,
             max_new_tokens=config.max_new_tokens,
@@ -501,19 +557,53 @@ def _evaluate(
     return metrics
 
 
+def _token_shift(
+    config: CoditExperimentConfig,
+    instruct: str,
+    base: str,
+    data: dict[tuple[str, int], Path],
+    data_seeds: list[int],
+    out: Path,
+) -> dict[str, Any]:
+    """``token_shift`` over the default cell's CoDIT data of every seed (cached in ``out``)."""
+    from codit.experiments.token_shift import token_shift
+    from codit.io.manifest import read_json
+
+    alpha, beta = default_cell(config.grid)
+    tag = cell_tag(alpha, beta)
+    path = out / "token-shift.json"
+    cached = read_json(path)
+    if cached and cached.get("tag") == tag and cached.get("seeds") == data_seeds:
+        return cached
+    shift = token_shift(
+        instruct,
+        base,
+        [data[tag, s] for s in data_seeds],
+        [data["direct", s] for s in data_seeds],
+        alpha,
+        beta,
+        config.temperature,
+        device="cpu" if config.device == "auto" else config.device,
+    )
+    shift.update({"tag": tag, "seeds": data_seeds})
+    write_json(path, shift)
+    return shift
+
+
 def _data_quality(prompts: list[Any], data: dict[tuple[str, int], Path]) -> dict[str, Any]:
-    """How well each teacher dataset itself follows its prompts' instructions, and its lengths."""
+    """How well each teacher dataset itself follows its prompts' instructions, its lengths and
+    its distinct-2, per arm (``direct`` or a cell's tag): per seed and summarized over seeds."""
     from codit.evaluation.ifeval import evaluate, summarize
+    from codit.experiments.grid import distinct_n
     from codit.experiments.stats import mean_ci
     from codit.io.jsonl import iter_records
 
-    per_seed: dict[str, list[dict[str, Any]]] = {arm: [] for arm in ARMS}
+    per_seed: dict[str, list[dict[str, Any]]] = {}
     for (arm, seed), path in sorted(data.items()):
         records = iter_records(path)
-        metrics = summarize(
-            evaluate(prompts, {r["id"]: r["messages"][-1]["content"] for r in records})
-        )
-        per_seed[arm].append(
+        answers = {r["id"]: r["messages"][-1]["content"] for r in records}
+        metrics = summarize(evaluate(prompts, answers))
+        per_seed.setdefault(arm, []).append(
             {
                 "seed": seed,
                 "records": len(records),
@@ -522,9 +612,10 @@ def _data_quality(prompts: list[Any], data: dict[tuple[str, int], Path]) -> dict
                 / max(1, len(records)),
                 "cut_at_max_tokens": sum(r["meta"]["finish_reason"] == "length" for r in records)
                 / max(1, len(records)),
+                "distinct_2": distinct_n(answers.values(), 2),
             }
         )
-    keys = [*METRICS, "mean_completion_tokens", "cut_at_max_tokens"]
+    keys = [*METRICS, "mean_completion_tokens", "cut_at_max_tokens", "distinct_2"]
     return {
         arm: {
             "per_seed": rows,
@@ -551,19 +642,40 @@ def _results(
     from codit.config import to_dict
     from codit.experiments.stats import mean_ci, paired_ci
 
-    arms = {}
-    for arm in ARMS:
+    def students(arm: str) -> dict[str, Any]:
         rows = [{"seed": s, **{m: scores[arm, s][m] for m in METRICS}} for s in seeds]
-        arms[arm] = {
+        return {
             "per_seed": rows,
             "summary": {m: mean_ci([r[m] for r in rows]).to_dict() for m in METRICS},
         }
-    difference = {
-        m: paired_ci(
-            [scores["codit", s][m] for s in seeds], [scores["direct", s][m] for s in seeds]
-        ).to_dict()
-        for m in METRICS
-    }
+
+    def versus_direct(arm: str) -> dict[str, Any]:
+        return {
+            m: paired_ci(
+                [scores[arm, s][m] for s in seeds], [scores["direct", s][m] for s in seeds]
+            ).to_dict()
+            for m in METRICS
+        }
+
+    grid_cells = []
+    for alpha, beta in config.grid:
+        tag = cell_tag(alpha, beta)
+        trained = (alpha, beta) in config.student_grid
+        grid_cells.append(
+            {
+                "alpha": alpha,
+                "beta": beta,
+                "tag": tag,
+                "teacher_data": data_quality[tag],
+                "students": students(tag) if trained else None,
+                "difference": versus_direct(tag) if trained else None,
+            }
+        )
+    # the single-cell view (table, bars): the authors' cell when its students were trained
+    main = default_cell(config.student_grid)
+    main_tag = cell_tag(*main)
+    arms = {"direct": students("direct"), "codit": students(main_tag)}
+    difference = versus_direct(main_tag)
     return {
         "experiment": "codit-mini",
         "codit_version": __version__,
@@ -574,7 +686,9 @@ def _results(
         "arms": arms,
         "difference": difference,
         "teacher_reference": {m: teacher[m] for m in METRICS},
-        "teacher_data": data_quality,
+        "teacher_data": {"direct": data_quality["direct"], "codit": data_quality[main_tag]},
+        "cell": {"alpha": main[0], "beta": main[1], "tag": main_tag},
+        "grid": grid_cells,
         "teacher": {"instruct": config.instruct, "base": config.base, "build": build},
         "student": student,
         "heldout": {"path": str(heldout_path), "prompts": n_heldout},

@@ -81,7 +81,7 @@ class CoinExperimentConfig:
     lr: float = field(default=1e-3, metadata={"help": "peak learning rate (full fine-tuning)"})
     batch_size: int = field(default=16, metadata={"help": "pairs per step (2x sequences)"})
     temperature: float = field(
-        default=0.05, metadata={"help": "InfoNCE temperature (the paper's 0.05)"}
+        default=0.05, metadata={"help": "InfoNCE temperature (the authors' 0.05)"}
     )
     max_ratio: float = field(
         default=1000.0, metadata={"help": "cap on the contrastive weight L_gen / L_ctr"}
@@ -258,7 +258,7 @@ def _training_pairs(
 
     Each instance gets one training wording (in turn, so every wording is used alike) and a
     paraphrase of it; ``meta.group`` is the task and wording, so the batch layout puts two
-    instances asked the same way side by side (the paper's hard negatives).
+    instances asked the same way side by side (the authors' hard negatives).
     """
     from codit.experiments.coin_tasks import draw_instances, paraphrase, prompt
 

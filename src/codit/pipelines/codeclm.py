@@ -2,7 +2,7 @@
 
 Paper: Zifeng Wang et al., "CodecLM: Aligning Language Models with Tailored Synthetic Data",
 Findings of NAACL 2024, arXiv:2404.05875. No official code exists; every knob below is a field of
-``CodecLMConfig`` with the paper's value as its default. ``run_codeclm`` reads top to bottom:
+``CodecLMConfig`` (docs/methods/codeclm.md sets each against the paper). ``run_codeclm`` reads top to bottom:
 
 1. Encode: the strong model labels each seed instruction with one use case and at most three
    skills (few-shot prompt ``codeclm_encode.txt``).
@@ -10,7 +10,9 @@ Findings of NAACL 2024, arXiv:2404.05875. No official code exists; every knob be
    more skills without replacement; a ``metadata_filter`` hook drops nonsensical combinations (the
    authors did it by hand; the pool is also written to ``OUTPUT.pool.jsonl``, which a rerun reads
    back, so it can be edited by hand between ``--pool-only`` and the real run).
-3. Decode: for each entry the strong model writes its share of the ``num_instructions`` budget.
+3. Decode: for each entry the strong model writes its share of the ``num_instructions`` budget;
+   with ``num_pairs`` (the paper's budgets count kept pairs) further passes over the pool write
+   more until that many pairs are kept or the pool is spent.
 4. Self-Rubrics: for each entry the strong model writes rubrics of complexity and, for each, an
    action that makes an instruction harder.
 5. Contrastive Filtering, at most ``max_iterations`` times (writing the basic instruction counts
@@ -28,6 +30,7 @@ every call is cached, and a rerun resumes. Not here: training and evaluation.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -46,7 +49,7 @@ from codit.io.options import OutputOptions
 from codit.io.records import RecordWriter
 from codit.io.rundir import Run
 from codit.pipelines.codeclm_filter import contrastive_filter
-from codit.pipelines.codeclm_parse import Metadata
+from codit.pipelines.codeclm_parse import Metadata, Rubric
 from codit.pipelines.codeclm_steps import (
     Progress,
     augment,
@@ -70,10 +73,19 @@ from codit.pipelines.outputs import (
 
 log = logging.getLogger(__name__)
 
+JUDGE_FORMATS = ("scores", "explained")
+
 
 @dataclass(frozen=True)
 class CodecLMConfig:
-    """Settings of ``codit codeclm``; defaults are the paper's."""
+    """Settings of ``codit codeclm``.
+
+    The defaults follow the paper where it gives a value (theta 3, 4 iterations, 4 rubrics, a
+    pool of about 200, at most 3 skills, temperature 0.7 for the writing steps and 0 for the
+    judge, a judge that answers with one line of two scores, 2048 tokens); the budget counts
+    basic instructions unless ``num_pairs`` is set (``--config codeclm-paper`` sets it).
+    docs/methods/codeclm.md lists each setting against the paper.
+    """
 
     strong: str | None = field(
         default=None,
@@ -103,7 +115,21 @@ class CodecLMConfig:
     num_instructions: int = field(
         default=500,
         metadata={
-            "help": "basic instructions to write in all; the paper's budgets are 500 to 8000"
+            "help": "basic instructions to write in all, in one pass over the pool "
+            "(ignored with --num-pairs)"
+        },
+    )
+    num_pairs: int | None = field(
+        default=None,
+        metadata={
+            "help": "kept pairs to make (the paper's budgets, 500 to 8000, count these): new "
+            "instructions are decoded from the pool until this many are kept or the pool is spent"
+        },
+    )
+    max_top_ups: int = field(
+        default=8,
+        metadata={
+            "help": "with --num-pairs, most extra decoding passes over the pool (codit's bound)"
         },
     )
     limit: int | None = field(default=None, metadata={"help": "read only the first N seeds"})
@@ -132,10 +158,22 @@ class CodecLMConfig:
         metadata={"help": "keep (instruction, target answer) when the gap is below -theta"},
     )
     temperature: float = field(
-        default=0.7, metadata={"help": "sampling temperature of every generation step"}
+        default=0.7,
+        metadata={
+            "help": "sampling temperature of metadata, instructions, Self-Rubrics, improvements "
+            "and answers (the paper: 0.7 for the first three)"
+        },
     )
     judge_temperature: float = field(
-        default=0.0, metadata={"help": "sampling temperature of the judge"}
+        default=0.0, metadata={"help": "sampling temperature of the judge (the paper: 0)"}
+    )
+    judge_format: str = field(
+        default="scores",
+        metadata={
+            "help": "scores: one line with the two scores (the paper's judge prompt); explained: "
+            "a short explanation first, then the scores (JSON)",
+            "choices": JUDGE_FORMATS,
+        },
     )
     max_new_tokens: int = field(
         default=2048, metadata={"help": "longest reply of any step, in tokens"}
@@ -200,6 +238,14 @@ class CodecLMConfig:
                 )
         if self.limit is not None and self.limit < 1:
             problems.append(f"--limit must be at least 1, not {self.limit}")
+        if self.num_pairs is not None and self.num_pairs < 1:
+            problems.append(f"--num-pairs must be at least 1, not {self.num_pairs}")
+        if self.max_top_ups < 0:
+            problems.append(f"--max-top-ups must be at least 0, not {self.max_top_ups}")
+        if self.judge_format not in JUDGE_FORMATS:
+            problems.append(
+                f"--judge-format must be one of {', '.join(JUDGE_FORMATS)}, not {self.judge_format!r}"
+            )
         if problems:
             raise ConfigError(problems)
 
@@ -319,37 +365,87 @@ def synthesize(
     unparsable: Counter[str],
     progress: Progress,
 ) -> None:
-    """Steps 3-5: decode the instructions, write the rubrics, filter; counts go into ``stages``."""
-    # 3. Decode: the basic instructions, the budget shared out over the pool.
-    chains, duplicates = decode(
-        roles["strong"], pool, config, writers["errors"], unparsable, progress
-    )
+    """Steps 3-5: decode the instructions, write the rubrics, filter; counts go into ``stages``.
+
+    Without ``num_pairs`` this is one pass: ``num_instructions`` instructions, all filtered.
+    With it, the first pass asks for ``num_pairs`` instructions and each top-up pass for the
+    missing pairs divided by the share kept so far, its share-out starting where the previous
+    pass stopped; the filter takes at most as many instructions at a time as pairs are missing,
+    so the output never holds more than ``num_pairs``. It stops when they are kept, when a pass
+    writes no new instruction (the pool is spent), or after ``max_top_ups`` passes.
+    """
+    wanted = config.num_pairs
+    budget = wanted or config.num_instructions
+    seen: set[str] = set()
+    rubrics: dict[str, list[Rubric]] = {}
+    passes: list[dict[str, Any]] = []
+    offset = 0
+    done = writers["kept"].ids | writers["dropped"].ids | writers["errors"].ids
+    stages["filter"] = {"chains": 0, "already_done": 0, "not_filtered": 0}
+    stopped = "one pass"
+    for top_up in range(config.max_top_ups + 1 if wanted else 1):
+        # 3. Decode: the basic instructions, the budget shared out over the pool.
+        order = pool[offset % len(pool) :] + pool[: offset % len(pool)]
+        chains, duplicates = decode(
+            roles["strong"], order, config, writers["errors"], unparsable, progress,
+            budget=budget, top_up=top_up, seen=seen,
+        )  # fmt: skip
+        offset += budget
+        passes.append(
+            {"asked": budget, "written": len(chains), "duplicates": duplicates}
+        )  # fmt: skip
+        if wanted and not chains:
+            stopped = "pool spent"
+            break
+
+        # 4. Self-Rubrics for every entry with instructions that has none yet.
+        entries = [
+            m for m in {c.metadata.key: c.metadata for c in chains}.values() if m.key not in rubrics
+        ]
+        rubrics.update(
+            self_rubrics(roles["strong"], entries, config, writers["errors"], unparsable, progress)
+        )
+
+        # 5. Contrastive Filtering, chunk by chunk; finished chains of an earlier run are skipped.
+        todo = [c for c in chains if c.id not in done]
+        stages["filter"]["chains"] += len(chains)
+        stages["filter"]["already_done"] += len(chains) - len(todo)
+        while todo:
+            size = config.chunk_size
+            if wanted:
+                size = min(size, wanted - len(writers["kept"].ids))
+                if size <= 0:
+                    break
+            chunk, todo = todo[:size], todo[size:]
+            contrastive_filter(chunk, roles, rubrics, config, writers)
+            progress("filter", stages["filter"]["chains"] - len(todo), stages["filter"]["chains"])
+        stages["filter"]["not_filtered"] += len(todo)
+        if not wanted:
+            break
+        kept = len(writers["kept"].ids)
+        if kept >= wanted:
+            stopped = "reached"
+            break
+        stopped = "top-up limit"
+        share = kept / max(1, sum(p["written"] for p in passes))
+        budget = min(4 * (wanted - kept), math.ceil((wanted - kept) / max(share, 0.25)))
+
+    written = sum(p["written"] for p in passes)
     stages["decode"] = {
         "entries": len(pool),
-        "budget": config.num_instructions,
-        "written": len(chains),
-        "duplicates": duplicates,
-        "shortfall": config.num_instructions - len(chains),
+        "budget": passes[0]["asked"],
+        "written": written,
+        "duplicates": sum(p["duplicates"] for p in passes),
+        "shortfall": max(0, sum(p["asked"] for p in passes) - written),
+        "passes": passes,
     }
-
-    # 4. Self-Rubrics for every entry that has instructions.
-    entries = list({c.metadata.key: c.metadata for c in chains}.values())
-    rubrics = self_rubrics(
-        roles["strong"], entries, config, writers["errors"], unparsable, progress
-    )
     stages["rubrics"] = {
-        "entries": len(entries),
+        "entries": len(rubrics),
         "written": sum(bool(r) for r in rubrics.values()),
         "pairs": sum(len(r) for r in rubrics.values()),
     }
-
-    # 5. Contrastive Filtering, chunk by chunk; finished chains of an earlier run are skipped.
-    done = writers["kept"].ids | writers["dropped"].ids | writers["errors"].ids
-    todo = [c for c in chains if c.id not in done]
-    stages["filter"] = {"chains": len(chains), "already_done": len(chains) - len(todo)}
-    for start in range(0, len(todo), config.chunk_size):
-        contrastive_filter(todo[start : start + config.chunk_size], roles, rubrics, config, writers)
-        progress("filter", min(start + config.chunk_size, len(todo)), len(todo))
+    if wanted:
+        stages["pairs"] = {"wanted": wanted, "kept": len(writers["kept"].ids), "stopped": stopped}
 
 
 def build_report(

@@ -44,11 +44,14 @@ def contrastive_filter(
     writers: dict[str, RecordWriter],
 ) -> None:
     """Step 5 for a chunk of chains: answer, judge, keep / improve / drop, for every round."""
-    judge_template = load_template("codeclm_judge")
+    explained = config.judge_format == "explained"
+    judge_template = load_template("codeclm_judge_explained" if explained else "codeclm_judge")
     improve_template = load_template("codeclm_improve")
     answer_params = generation_params(config)
+    # the paper's format is one line of two scores: no JSON schema to wrap it in
     judge_params = dataclasses.replace(
-        generation_params(config, SCORES_SCHEMA), temperature=config.judge_temperature
+        generation_params(config, SCORES_SCHEMA if explained else None),
+        temperature=config.judge_temperature,
     )
     improve_params = generation_params(config, IMPROVED_SCHEMA)
     reasks = (config.parse_retries, config.reask_temperature)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,18 +165,30 @@ def decode(
     errors: RecordWriter,
     unparsable: Counter[str],
     progress: Progress,
+    budget: int | None = None,
+    top_up: int = 0,
+    seen: set[str] | None = None,
 ) -> tuple[list[Chain], int]:
     """Step 3: each entry's share of the budget as basic instructions, with stable ids.
+
+    Args:
+        budget: instructions to write in all (default ``num_instructions``).
+        top_up: 0 for the first pass over the pool; a pass ``k`` > 0 (``--num-pairs`` asking
+            for more) samples with its own seed and names its instructions ``KEY-pK-N``.
+        seen: normalized instructions already written, updated in place (repeats are left out).
 
     Returns the chains and how many instructions repeated one already written (left out).
     """
     template = load_template("codeclm_decode")
     params = generation_params(config, INSTRUCTIONS_SCHEMA)
-    wanted = [
-        (m, n) for m, n in zip(pool, budgets(config.num_instructions, len(pool)), strict=True) if n
-    ]
+    total = config.num_instructions if budget is None else budget
+    if top_up:
+        # the re-ask seeds of ``ask`` are seed+1, seed+2, ...: keep clear of them
+        params = replace(params, seed=config.seed + 1000 * top_up)
+    wanted = [(m, n) for m, n in zip(pool, budgets(total, len(pool)), strict=True) if n]
+    prefix = f"p{top_up}-" if top_up else ""
     chains: list[Chain] = []
-    seen: set[str] = set()  # another entry may write the same instruction: keep the first
+    seen = set() if seen is None else seen  # another entry may write the same: keep the first
     duplicates = 0
     for start in range(0, len(wanted), config.chunk_size):
         chunk = wanted[start : start + config.chunk_size]
@@ -210,7 +222,7 @@ def decode(
                     duplicates += 1
                     continue
                 seen.add(" ".join(text.lower().split()))
-                chains.append(Chain(f"{metadata.key}-{k}", metadata, text, text))
+                chains.append(Chain(f"{metadata.key}-{prefix}{k}", metadata, text, text))
         progress("decode", start + len(chunk), len(wanted))
     return chains, duplicates
 

@@ -1,16 +1,19 @@
 """ECD: evolution chains of instructions turned into preference pairs with hard negatives.
 
 Paper: Katz-Samuels, Li, Yun, Nigam, Xu, Petricek, Yin, Chilimbi, "Evolutionary Contrastive
-Distillation for Language Model Alignment", Findings of EMNLP 2024, arXiv:2410.07513; the
-evolution operations follow Evol-Instruct (Xu et al. 2023, "WizardLM", arXiv:2304.12244). The
-paper's prompts and numbers could not be read; defaults are Evol-Instruct's where it has one.
+Distillation for Language Model Alignment", Findings of EMNLP 2024, arXiv:2410.07513. This is a
+reconstruction from the paper's abstract: its prompts and numbers were not available. The
+default operations are the families of evolution the abstract names (content, style, format,
+reasoning, breadth), in codit's words; Evol-Instruct's operations (Xu et al. 2023, "WizardLM",
+arXiv:2304.12244) and codit's verifiable-constraint operation are options. The number of
+rounds (4) is Evol-Instruct's. docs/methods/ecd.md says which part is whose.
 
 ``run_ecd`` reads top to bottom. For each seed instruction I_0 the responder writes R_0; then for
 ``rounds`` rounds, the evolver rewrites I_{j-1} into I_j with one operation and the responder
-answers R_j. The operation is, with probability ``verifiable_share``, a verifiable constraint (an
-IFEval type whose arguments code chooses so that R_{j-1} breaks it, ``constraints.py``), else one
-of ``operations``: in-depth rewrites (add a constraint, deepen, concretize, more reasoning steps,
-complicate the input) or an in-breadth one (a new instruction in the same domain). Each stage is
+answers R_j. The operation is drawn from ``operations``: an in-depth rewrite (one new
+requirement of one family), an in-breadth one (a new instruction in the same domain), or
+codit's ``verifiable`` one (an IFEval type whose arguments code chooses so that R_{j-1} breaks
+it, ``constraints.py``; ``verifiable_share`` fixes its share of the rounds). Each stage is
 checked before it yields the pair (prompt I_j, chosen R_j, rejected R_{j-1}):
 
 * chosen must meet every verifiable constraint of I_j (code, IFEval's checks) and, with
@@ -48,6 +51,7 @@ from codit.io.rundir import Run
 from codit.pipelines.constraints import KINDS
 from codit.pipelines.ecd_parse import VERDICT_SCHEMA
 from codit.pipelines.ecd_steps import (
+    OPERATION_SETS,
     OPERATIONS,
     Chain,
     Stage,
@@ -55,6 +59,7 @@ from codit.pipelines.ecd_steps import (
     check_rejected,
     choose_operation,
     evolve,
+    expand_operations,
     respond,
 )
 from codit.pipelines.llm import open_roles
@@ -109,9 +114,13 @@ class EcdConfig:
     rounds: int = field(
         default=4, metadata={"help": "evolution rounds per seed (Evol-Instruct: 4)"}
     )
-    verifiable_share: float = field(
-        default=0.5,
-        metadata={"help": "share of rounds that add a verifiable (IFEval) constraint, in [0, 1]"},
+    verifiable_share: float | None = field(
+        default=None,
+        metadata={
+            "help": "share of rounds that add a verifiable (IFEval) constraint, in [0, 1], the "
+            "other rounds drawn from --operations (default: verifiable is drawn like any other "
+            "listed operation, so never unless listed)"
+        },
     )
     constraint_types: tuple[str, ...] = field(
         default=(),
@@ -120,9 +129,12 @@ class EcdConfig:
         },
     )
     operations: tuple[str, ...] = field(
-        default=OPERATIONS,
+        default=OPERATION_SETS["ecd"],
         metadata={
-            "help": f"the other rounds' operations, comma-separated: {', '.join(OPERATIONS)}"
+            "help": "evolution operations, comma-separated, drawn uniformly each round: ecd (the "
+            "paper's families: content, style, format, reasoning, breadth), evol-instruct "
+            "(constraints, deepen, concretize, reasoning, complicate_input, breadth), single "
+            "names, and verifiable (codit's: an IFEval constraint the last response breaks)"
         },
     )
     judge_chosen: bool = field(
@@ -160,7 +172,7 @@ class EcdConfig:
     output_options: OutputOptions = field(default_factory=OutputOptions)
 
     def __post_init__(self) -> None:
-        names = tuple(n.strip() for t in self.operations for n in t.split(",") if n.strip())
+        names = expand_operations(self.operations)
         object.__setattr__(self, "operations", names)
         types = tuple(n.strip() for t in self.constraint_types for n in t.split(",") if n.strip())
         object.__setattr__(self, "constraint_types", types)
@@ -172,17 +184,23 @@ class EcdConfig:
         check_spec("--responder", self.responder, problems)
         check_spec("--judge", self.judge, problems, required=False)
         unknown = [n for n in names if n not in OPERATIONS]
-        if unknown or (not names and self.verifiable_share < 1):
+        share = self.verifiable_share
+        if unknown or not names:
             problems.append(
-                f"--operations takes {', '.join(OPERATIONS)}, not {', '.join(unknown) or 'nothing'}"
+                f"--operations takes {', '.join([*OPERATION_SETS, *OPERATIONS])}, "
+                f"not {', '.join(unknown) or 'nothing'}"
+            )
+        elif share is not None and share < 1 and names == ("verifiable",):
+            problems.append(
+                "--verifiable-share below 1 needs another operation in --operations for the other rounds"
             )
         strange = [t for t in types if t not in KINDS]
         if strange:
             problems.append(
                 f"--constraint-types takes {', '.join(KINDS)}, not {', '.join(strange)}"
             )
-        if not 0 <= self.verifiable_share <= 1:
-            problems.append(f"--verifiable-share must be in [0, 1], not {self.verifiable_share}")
+        if share is not None and not 0 <= share <= 1:
+            problems.append(f"--verifiable-share must be in [0, 1], not {share}")
         for name in ("rounds", "max_new_tokens", "chunk_size"):
             if getattr(self, name) < 1:
                 problems.append(
@@ -197,6 +215,13 @@ class EcdConfig:
             problems.append(f"--limit must be at least 1, not {self.limit}")
         if problems:
             raise ConfigError(problems)
+
+    @property
+    def verifiable_rounds(self) -> float:
+        """The chance that a round adds a verifiable constraint."""
+        if self.verifiable_share is not None:
+            return self.verifiable_share
+        return self.operations.count("verifiable") / max(1, len(self.operations))
 
     @property
     def judge_spec(self) -> str:

@@ -36,18 +36,42 @@ if TYPE_CHECKING:
     from codit.pipelines.ecd import EcdConfig
 
 
-# Evol-Instruct's operations, in our words: in-depth ones (-> template ecd_evolve_depth) and
-# in-breadth (-> ecd_evolve_breadth).
-DEPTH_OPERATIONS = {
+# ECD's own families of evolution, as its abstract names them (content, style, format,
+# reasoning, breadth); the paper's prompts could not be read, so these texts are codit's.
+ECD_FAMILIES = {
+    "content": "add one requirement on what the answer must contain: a point to cover, an example, a fact or an aspect to include or to leave out.",
+    "style": "add one requirement on how the answer is written: its tone, register, audience, persona or point of view.",
+    "format": "add one requirement on the answer's form: its structure, length, layout, order of parts or markup.",
+    "reasoning": "if the instruction can be solved in a few simple steps, ask explicitly for several steps of reasoning.",
+}
+# Evol-Instruct's in-depth operations (Xu et al. 2023), in our words; "reasoning" is shared.
+EVOL_INSTRUCT = {
     "constraints": "add one more constraint or requirement that the answer must satisfy.",
     "deepen": "ask for more depth or breadth on one of the issues the instruction raises.",
     "concretize": "replace a general concept in the instruction with a more specific one.",
-    "reasoning": "if the instruction can be solved in a few simple steps, ask explicitly for several steps of reasoning.",
+    "reasoning": ECD_FAMILIES["reasoning"],
     "complicate_input": "add a small piece of input the answer must work with, such as a table, a list or a code snippet.",
+}
+# In-depth operations use template ecd_evolve_depth, "breadth" ecd_evolve_breadth, and
+# "verifiable" (codit's: an IFEval constraint the last response breaks) ecd_evolve_verifiable.
+DEPTH_OPERATIONS = {**ECD_FAMILIES, **EVOL_INSTRUCT}
+OPERATIONS = (*DEPTH_OPERATIONS, "breadth", "verifiable")
+OPERATION_SETS = {
+    "ecd": (*ECD_FAMILIES, "breadth"),
+    "evol-instruct": (*EVOL_INSTRUCT, "breadth"),
 }
 
 
-OPERATIONS = (*DEPTH_OPERATIONS, "breadth")
+def expand_operations(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Operation names with the set names (``ecd``, ``evol-instruct``) expanded, repeats dropped;
+    comma-separated items are split."""
+    out: list[str] = []
+    for item in names:
+        for name in (n.strip() for n in item.split(",")):
+            for op in OPERATION_SETS.get(name, (name,) if name else ()):
+                if op not in out:
+                    out.append(op)
+    return tuple(out)
 
 
 @dataclass
@@ -85,18 +109,19 @@ def choose_operation(
     """
     rng = random.Random(f"{config.seed}:{chain.id}:{round_}")
     last = chain.stages[-1]
-    if rng.random() < config.verifiable_share:
+    others = [op for op in config.operations if op != "verifiable"]
+    if rng.random() < config.verifiable_rounds:
         constraint = draw_constraint(
             rng, last.instruction, last.response, last.constraints, config.constraint_types
         )
         if constraint is not None:
             return {"operation": "verifiable", "constraint": constraint.to_dict()}, constraint
-        depth = [op for op in config.operations if op in DEPTH_OPERATIONS] or list(DEPTH_OPERATIONS)
+        depth = [op for op in others if op in DEPTH_OPERATIONS] or list(ECD_FAMILIES)
         return {
             "operation": rng.choice(depth),
             "fallback": "no verifiable constraint separates the last response",
         }, None
-    return {"operation": rng.choice(config.operations)}, None
+    return {"operation": rng.choice(others)}, None
 
 
 def evolve(

@@ -4,7 +4,9 @@ One forward pass covers the (2B, L) batch of ``CoinCollator`` (B originals over 
 paraphrases). The generation loss is the answer cross-entropy of the originals plus that of the
 paraphrases; the contrastive term compares the final hidden states at the last real token
 (``coin.last_token_pool``). With ``contrastive=False`` the loss is exactly plain SFT on both
-sequences, which is the paper's baseline.
+sequences, which is the paper's baseline. With ``negatives="pair"`` every block of two rows is
+scored on its own (its generation loss, InfoNCE and weight) and the blocks are averaged, which
+is the authors' micro-batch of two under gradient accumulation, computed in one forward pass.
 
 The dataset is read in the order ``collator.pair_order`` lays out (sequential sampling), so
 hard negatives stay batch neighbours. The order is fixed for the run, also across epochs.
@@ -18,7 +20,13 @@ from typing import Any
 from transformers import Trainer
 
 from codit.errors import DataError, ModelError
-from codit.training.coin import answer_loss, coin_loss, last_token_pool
+from codit.training.coin import (
+    answer_loss,
+    answer_loss_sums,
+    coin_loss,
+    last_token_pool,
+    pair_blocks,
+)
 from codit.training.collator import IGNORE, CoinCollator, encode_pair, pair_order
 from codit.training.config import CoinConfig, trainer_arguments
 from codit.training.data import load_coin_pairs, split
@@ -56,17 +64,36 @@ class CoinTrainer(Trainer):
             use_cache=False,
         )
         half = labels.shape[0] // 2
-        gen = answer_loss(outputs.logits[:half], labels[:half]) + answer_loss(
-            outputs.logits[half:], labels[half:]
-        )
+        pair = self.coin.negatives == "pair"
+        if pair:  # per block of two rows, as the authors' micro-batches of two
+            gen = _block_answer_loss(outputs.logits[:half], labels[:half]) + _block_answer_loss(
+                outputs.logits[half:], labels[half:]
+            )
+        else:
+            gen = answer_loss(outputs.logits[:half], labels[:half]) + answer_loss(
+                outputs.logits[half:], labels[half:]
+            )
         if self.coin.contrastive:
             pooled = last_token_pool(outputs.hidden_states[-1], inputs["attention_mask"])  # (2B, D)
             loss = coin_loss(
-                pooled[:half], pooled[half:], gen, self.coin.temperature, self.coin.max_ratio
+                pooled[:half],
+                pooled[half:],
+                gen,
+                self.coin.temperature,
+                self.coin.max_ratio,
+                self.coin.negatives,
             )
+        elif pair:
+            loss = gen.mean()
         else:
             loss = gen
         return (loss, outputs) if return_outputs else loss
+
+
+def _block_answer_loss(logits: Any, labels: Any) -> Any:
+    """(ceil(B / 2),) the answer cross-entropy of each block of two rows (mean over its tokens)."""
+    sums, counts = answer_loss_sums(logits, labels)
+    return pair_blocks(sums) / pair_blocks(counts).clamp(min=1)
 
 
 def _encode(

@@ -192,12 +192,31 @@ class DpoConfig(TrainConfig):
 
 @dataclass(frozen=True)
 class CoinConfig(TrainConfig):
-    """The shared settings plus what only CoIN uses; the defaults are the authors'."""
+    """The shared settings plus what only CoIN uses.
 
-    temperature: float = field(default=0.05, metadata={"help": "InfoNCE temperature tau, > 0"})
+    ``temperature`` and ``max_ratio`` default to the authors' values; the rest keep practical
+    defaults (in-batch negatives, 8 pairs a step, full fine-tuning). ``--config coin-authors``
+    sets the authors' LoRA, learning rate, warmup, length and pair negatives with accumulation
+    to 64 (docs/methods/coin.md).
+    """
+
+    temperature: float = field(
+        default=0.05, metadata={"help": "InfoNCE temperature tau, > 0 (the authors: 0.05)"}
+    )
+    negatives: str = field(
+        default="in-batch",
+        metadata={
+            "help": "in-batch: every other row of the batch is a negative; pair: each two "
+            "neighbouring rows (a hard pair) are each other's only negative, the authors' "
+            "micro-batch of two (needs an even --batch-size)",
+            "choices": ("in-batch", "pair"),
+        },
+    )
     max_ratio: float = field(
         default=1000.0,
-        metadata={"help": "cap on the weight L_gen / L_ctr of the contrastive term, > 0"},
+        metadata={
+            "help": "cap on the weight L_gen / L_ctr of the contrastive term, > 0 (the authors: 1000)"
+        },
     )
     contrastive: bool = field(
         default=True,
@@ -210,6 +229,12 @@ class CoinConfig(TrainConfig):
             out.append(f"--temperature must be > 0, got {self.temperature}")
         if self.max_ratio <= 0:
             out.append(f"--max-ratio must be > 0, got {self.max_ratio}")
+        if self.negatives not in ("in-batch", "pair"):
+            out.append(f"--negatives must be in-batch or pair, not {self.negatives!r}")
+        elif self.negatives == "pair" and self.batch_size % 2:
+            out.append(
+                f"--negatives pair needs an even --batch-size (blocks of two), got {self.batch_size}"
+            )
         return out
 
 
