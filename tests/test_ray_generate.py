@@ -158,7 +158,8 @@ def test_without_the_extra_ray_fails_with_the_install_hint_before_any_model(
     assert main(gen_args(no_model, inp, tmp_path / "o.jsonl", *RAY)) == 6
     err = capsys.readouterr().err
     assert "pip install 'codit[ray]'" in err and "Traceback" not in err
-    assert len([line for line in err.splitlines() if "error" in line]) == 1
+    # one sentence from codit (a Ray cluster of an earlier test may still log while it stops)
+    assert len([line for line in err.splitlines() if line.startswith("codit:")]) == 1
 
 
 @pytest.mark.parametrize(
