@@ -409,6 +409,8 @@ def test_student_of_another_family_trains_on_the_output_and_is_evaluated(
                 "ifeval",
                 "--model",
                 str(trained),
+                "--input-data",
+                str(F.SHARED.parent / "ifeval" / "input_data.jsonl"),
                 "--limit",
                 "2",
                 "--max-new-tokens",
