@@ -249,6 +249,7 @@ class PairEngine:
                         len(row.tokens),
                     )
                 )
+                self.kv_stats()  # the peaks, before the release
                 self._release([row])
                 return True
         return False
@@ -304,8 +305,10 @@ class PairEngine:
         self._last[: len(drawn)] = ids
         self._steps[: len(drawn)] += self._alive[: len(drawn)]
         finished = self._advance(running + admitted, drawn, out)
-        self.kv_stats()  # keeps the peaks
         if finished:
+            # Held K/V only grows between releases and buffers never shrink, so the peaks are
+            # taken here, just before a release (and in cancel), not on every step.
+            self.kv_stats()
             self._release(finished)
             if self.continuous:
                 self._compact()
