@@ -1,11 +1,12 @@
 """Frozen-dataclass configs as the single source of CLI flags, YAML files and run manifests.
 
-A config is a ``@dataclass(frozen=True)`` whose fields carry their help text in
-``field(metadata={"help": ...})``. ``add_arguments`` turns the fields into argparse flags
+A config is a ``@dataclass(frozen=True)`` whose fields carry their help text, range and
+choices in ``codit.settings.setting(...)``. ``add_arguments`` turns the fields into argparse flags
 (``max_new_tokens`` -> ``--max-new-tokens``), ``from_namespace`` builds the config back from
 parsed arguments (optionally layered over a YAML file or a shipped preset, ``PRESETS``), and ``to_dict`` is what a manifest
-records. Validation lives in each config's ``__post_init__`` and raises one ``ConfigError``
-listing every problem.
+records. Validation lives in each config's ``__post_init__`` (``settings.check`` for the
+declared rules, by hand only for rules across fields) and raises one ``ConfigError`` listing
+every problem.
 
 This module knows nothing about models or decoding; it only moves values around.
 """
@@ -21,12 +22,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from codit.errors import ConfigError, DataError
+from codit.settings import flag_name as flag
+from codit.settings import range_text
 
 C = TypeVar("C")
-
-
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def _base_type(tp: Any) -> tuple[Any, bool]:
@@ -49,9 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
             add_arguments(parser, tp, skip)  # type: ignore[arg-type]  # nested configs are flattened into one flag set
             continue
         help_text = f.metadata.get("help", "")
+        notes = [range_text(f.metadata)]
         default = _default(f)
         if default is not None and default != () and default != {}:
-            help_text += f" (default: {default})"
+            notes.append(f"default: {default}")
+        if any(notes):
+            help_text += f" ({'; '.join(n for n in notes if n)})"
         choices = f.metadata.get("choices")
         if tp is bool:
             parser.add_argument(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from codit.errors import ConfigError
+from codit.settings import check, setting
 
 MODES = ("codit", "direct")
+# The keys of ``contrastive.SCORE_RULES``, which imports torch; written here so that the flags
+# are built without it (tests/test_contrastive.py checks that the two agree).
+RULES = ("codit", "obrien")
 
 
 @dataclass(frozen=True)
@@ -18,75 +21,32 @@ class DecodingConfig:
     (``--config codit-paper`` sets it; docs/methods/codit.md).
     """
 
-    mode: str = field(
-        default="codit",
-        metadata={
-            "help": "codit: contrast instruct and base; direct: instruct model alone",
-            "choices": MODES,
-        },
+    mode: str = setting(
+        "codit",
+        "codit: contrast instruct and base; direct: instruct model alone",
+        choices=MODES,
     )
-    rule: str = field(
-        default="codit",
-        metadata={
-            "help": "contrastive rule: codit (log p_post - beta log p_base) or obrien "
-            "((1+beta) s_post - beta s_base on logits)",
-            "choices": ("codit", "obrien"),
-        },
+    rule: str = setting(
+        "codit",
+        "contrastive rule: codit (log p_post - beta log p_base) or obrien "
+        "((1+beta) s_post - beta s_base on logits)",
+        choices=RULES,
     )
-    alpha: float = field(
-        default=0.01,
-        metadata={
-            "help": "plausibility threshold on the instruct model's probabilities, in [0, 1]"
-        },
+    alpha: float = setting(
+        0.01, "plausibility threshold on the instruct model's probabilities", ge=0.0, le=1.0
     )
-    beta: float = field(default=1.0, metadata={"help": "contrast strength, >= 0"})
-    temperature: float = field(
-        default=1.0, metadata={"help": "sampling temperature, >= 0; 0 is greedy"}
-    )
-    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass, in (0, 1]"})
-    top_k: int = field(
-        default=0, metadata={"help": "keep the k best tokens when sampling, 0 = all"}
-    )
-    max_new_tokens: int = field(
-        default=512, metadata={"help": "most tokens generated per response"}
-    )
-    stop: tuple[str, ...] = field(
-        default=(), metadata={"help": "stop when the response contains this string"}
-    )
-    seed: int = field(
-        default=0,
-        metadata={
-            "help": "sampling seed; each record's stream depends only on it and the record id"
-        },
+    beta: float = setting(1.0, "contrast strength", ge=0.0)
+    temperature: float = setting(1.0, "sampling temperature; 0 is greedy", ge=0.0)
+    top_p: float = setting(1.0, "nucleus sampling mass", gt=0.0, le=1.0)
+    top_k: int = setting(0, "keep the k best tokens when sampling, 0 = all", ge=0)
+    max_new_tokens: int = setting(512, "most tokens generated per response", ge=1)
+    stop: tuple[str, ...] = setting((), "stop when the response contains this string")
+    seed: int = setting(
+        0, "sampling seed; each record's stream depends only on it and the record id"
     )
 
     def __post_init__(self) -> None:
-        problems = self.problems()
-        if problems:
-            raise ConfigError(problems)
-
-    def problems(self) -> list[str]:
-        """Every out-of-range setting, as sentences naming the flag."""
-        out = []
-        if self.mode not in MODES:
-            out.append(f"--mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if self.rule not in ("codit", "obrien"):
-            out.append(f"--rule must be codit or obrien, not {self.rule!r}")
-        if not 0.0 <= self.alpha <= 1.0:
-            out.append(f"--alpha must be in [0, 1], got {self.alpha}")
-        if self.beta < 0.0:
-            out.append(f"--beta must be >= 0, got {self.beta}")
-        if self.temperature < 0.0:
-            out.append(f"--temperature must be >= 0 (0 is greedy), got {self.temperature}")
-        if not 0.0 < self.top_p <= 1.0:
-            out.append(f"--top-p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            out.append(f"--top-k must be >= 0 (0 keeps all tokens), got {self.top_k}")
-        if self.max_new_tokens < 1:
-            out.append(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
-        if any(not s for s in self.stop):
-            out.append("--stop strings must not be empty")
-        return out
+        check(self, ["--stop strings must not be empty"] if any(not s for s in self.stop) else [])
 
     @property
     def contrastive(self) -> bool:

@@ -26,8 +26,6 @@ from collections.abc import Callable
 
 import torch
 
-RULES = ("codit", "obrien")
-
 
 def _upcast(logits: torch.Tensor) -> torch.Tensor:
     """Score in at least float32 (bf16/fp16 logits are too coarse for log-ratio scores)."""

@@ -3,7 +3,7 @@ the YAML config file and the manifest."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from typing import Any
 
 from codit.decoding.config import DecodingConfig
@@ -13,139 +13,139 @@ from codit.io.filters import PromptFilters
 from codit.io.options import OutputOptions
 from codit.io.sources import InputSource
 from codit.models.loading import DEVICES, DTYPES
+from codit.settings import check, setting
 
 TINY_PAIR = ("tiny-instruct", "tiny-base")
+
+# The model settings that ``codit generate`` and ``codit serve`` share: name -> (default, help,
+# rules). ``model_setting(name)`` makes the field; ``model_problems`` checks them together.
+MODEL_SETTINGS: dict[str, tuple[Any, str, dict[str, Any]]] = {
+    "instruct": (
+        "tiny-instruct",
+        "instruct (post-trained) model: hub id, local directory or tiny-instruct",
+        {},
+    ),
+    "base": (None, "its base model (codit mode); defaults to tiny-base with tiny-instruct", {}),
+    "batch_size": (8, "rows decoded at once", {"ge": 1}),
+    "kv_cache_memory": (
+        None,
+        "K/V cache budget of both models: a size (4GB, 512MiB) or a fraction of free device "
+        "memory (0.5); default 85%% of free GPU memory, grown on demand on CPU",
+        {},
+    ),
+    "chat_template_kwargs": (
+        MISSING,
+        "extra chat-template variables, e.g. enable_thinking=false",
+        {"default_factory": dict},
+    ),
+    "device": ("auto", "auto, cpu, cuda or cuda:N", {}),
+    "base_device": (None, "put the base model on another device (e.g. cuda:1)", {}),
+    "dtype": (
+        "auto",
+        "auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16 or float16",
+        {"choices": DTYPES},
+    ),
+    "trust_remote_code": (
+        False,
+        "run code shipped with the models (only for models you trust)",
+        {},
+    ),
+}
+
+
+def model_setting(name: str) -> Any:
+    """The field ``name`` of ``MODEL_SETTINGS``, for a config that loads a model pair."""
+    default, help_text, rules = MODEL_SETTINGS[name]
+    return setting(default, help_text, **rules)
+
+
+def model_problems(config: Any) -> list[str]:
+    """The rules across the model fields of ``config`` (a ``GenerateConfig`` or ``ServeConfig``).
+
+    Fills in tiny-base as the base of tiny-instruct in codit mode first.
+    """
+    if config.base is None and config.instruct == TINY_PAIR[0] and config.decoding.contrastive:
+        object.__setattr__(config, "base", TINY_PAIR[1])
+    problems = []
+    if config.decoding.contrastive and not config.base:
+        problems.append(
+            "--mode codit needs --base (the instruct model's own base model); or use --mode direct"
+        )
+    if config.kv_cache_memory is not None:
+        from codit.decoding.kvcache import parse_memory
+
+        try:
+            parse_memory(config.kv_cache_memory)
+        except ConfigError as err:
+            problems.append(str(err))
+    for name, value in (("--device", config.device), ("--base-device", config.base_device)):
+        if value is not None and value not in DEVICES and not value.startswith("cuda:"):
+            problems.append(f"{name} must be auto, cpu, cuda or cuda:N, got {value!r}")
+    return problems
 
 
 @dataclass(frozen=True)
 class GenerateConfig:
     """Everything that defines a generation run. Fields become ``--flags``."""
 
-    input: str | None = field(
-        default=None,
-        metadata={
-            "help": "prompts: .jsonl, .json, .csv, .parquet, a saved datasets directory, or hf:ORG/NAME (through datasets)"
-        },
+    input: str | None = setting(
+        None,
+        "prompts: .jsonl, .json, .csv, .parquet, a saved datasets directory, or hf:ORG/NAME "
+        "(through datasets)",
     )
     source: InputSource = field(default_factory=InputSource)
     filters: PromptFilters = field(default_factory=PromptFilters)
-    output: str | None = field(
-        default=None, metadata={"help": "output .jsonl (records are appended; a rerun resumes)"}
-    )
-    instruct: str = field(
-        default="tiny-instruct",
-        metadata={
-            "help": "instruct (post-trained) model: hub id, local directory or tiny-instruct"
-        },
-    )
-    base: str | None = field(
-        default=None,
-        metadata={"help": "its base model (codit mode); defaults to tiny-base with tiny-instruct"},
-    )
+    output: str | None = setting(None, "output .jsonl (records are appended; a rerun resumes)")
+    instruct: str = model_setting("instruct")
+    base: str | None = model_setting("base")
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
-    batch_size: int = field(default=8, metadata={"help": "rows decoded at once"})
-    continuous_batching: bool = field(
-        default=True, metadata={"help": "refill finished rows from the queue at once"}
+    batch_size: int = model_setting("batch_size")
+    continuous_batching: bool = setting(True, "refill finished rows from the queue at once")
+    kv_cache_memory: str | None = model_setting("kv_cache_memory")
+    limit: int | None = setting(None, "use only the first N prompts", ge=1, optional=True)
+    num_samples: int = setting(
+        1, "samples per prompt, ids ID#s0..ID#s<N-1> (a Best-of-N baseline)", ge=1
     )
-    kv_cache_memory: str | None = field(
-        default=None,
-        metadata={
-            "help": "K/V cache budget of both models: a size (4GB, 512MiB) or a fraction of "
-            "free device memory (0.5); default 85%% of free GPU memory, grown on demand on CPU"
-        },
+    prompt_field: str | None = setting(
+        None,
+        "input field with the prompt text or messages list (default: messages, prompt, "
+        "instruction, ...)",
     )
-    limit: int | None = field(default=None, metadata={"help": "use only the first N prompts"})
-    num_samples: int = field(
-        default=1,
-        metadata={"help": "samples per prompt, ids ID#s0..ID#s<N-1> (a Best-of-N baseline)"},
+    id_field: str | None = setting(
+        None, "input field with the record id (default: id if present, else a hash of the prompt)"
     )
-    prompt_field: str | None = field(
-        default=None,
-        metadata={
-            "help": "input field with the prompt text or messages list (default: messages, prompt, instruction, ...)"
-        },
+    system_prompt: str | None = setting(None, "system turn added before each prompt")
+    chat_template_kwargs: dict[str, Any] = model_setting("chat_template_kwargs")
+    device: str = model_setting("device")
+    base_device: str | None = model_setting("base_device")
+    device_map: str | None = setting(
+        None,
+        "auto: spread each model over all visible GPUs when one is too small",
+        choices=("auto",),
+        optional=True,
     )
-    id_field: str | None = field(
-        default=None,
-        metadata={
-            "help": "input field with the record id (default: id if present, else a hash of the prompt)"
-        },
-    )
-    system_prompt: str | None = field(
-        default=None, metadata={"help": "system turn added before each prompt"}
-    )
-    chat_template_kwargs: dict[str, Any] = field(
-        default_factory=dict,
-        metadata={"help": "extra chat-template variables, e.g. enable_thinking=false"},
-    )
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
-    base_device: str | None = field(
-        default=None, metadata={"help": "put the base model on another device (e.g. cuda:1)"}
-    )
-    device_map: str | None = field(
-        default=None,
-        metadata={"help": "auto: spread each model over all visible GPUs when one is too small"},
-    )
-    dtype: str = field(
-        default="auto",
-        metadata={
-            "help": "auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16 or float16",
-            "choices": DTYPES,
-        },
-    )
-    trust_remote_code: bool = field(
-        default=False,
-        metadata={"help": "run code shipped with the models (only for models you trust)"},
-    )
-    retry_errors: bool = field(
-        default=False, metadata={"help": "retry the records listed in the errors file"}
-    )
+    dtype: str = model_setting("dtype")
+    trust_remote_code: bool = model_setting("trust_remote_code")
+    retry_errors: bool = setting(False, "retry the records listed in the errors file")
     distributed: RayConfig = field(default_factory=RayConfig)
     output_options: OutputOptions = field(default_factory=OutputOptions)
 
     def __post_init__(self) -> None:
-        if self.base is None and self.instruct == TINY_PAIR[0] and self.decoding.contrastive:
-            object.__setattr__(self, "base", TINY_PAIR[1])
-        problems = []
+        problems = model_problems(self)
         if not self.input:
             problems.append("--input is required")
         if not self.output:
             problems.append("--output is required")
         elif not str(self.output).endswith(".jsonl"):
             problems.append(f"--output must be a .jsonl file, got {self.output}")
-        if self.decoding.contrastive and not self.base:
-            problems.append(
-                "--mode codit needs --base (the instruct model's own base model); or use --mode direct"
-            )
-        if self.batch_size < 1:
-            problems.append(f"--batch-size must be >= 1, got {self.batch_size}")
-        if self.kv_cache_memory is not None:
-            from codit.decoding.kvcache import parse_memory
-
-            try:
-                parse_memory(self.kv_cache_memory)
-            except ConfigError as err:
-                problems.append(str(err))
-        if self.limit is not None and self.limit < 1:
-            problems.append(f"--limit must be >= 1, got {self.limit}")
-        if self.num_samples < 1:
-            problems.append(f"--num-samples must be >= 1, got {self.num_samples}")
-        elif self.num_samples > 1 and (self.decoding.temperature == 0 or self.decoding.top_k == 1):
+        if self.num_samples > 1 and (self.decoding.temperature == 0 or self.decoding.top_k == 1):
             problems.append(
                 f"--num-samples {self.num_samples} needs sampling: with --temperature 0 (or"
                 " --top-k 1) every sample is the same greedy response; set --temperature above 0"
             )
-        for name, value in (("--device", self.device), ("--base-device", self.base_device)):
-            if value is not None and value not in DEVICES and not value.startswith("cuda:"):
-                problems.append(f"{name} must be auto, cpu, cuda or cuda:N, got {value!r}")
-        if self.device_map not in (None, "auto"):
-            problems.append(f"--device-map must be auto (or left out), got {self.device_map!r}")
-        if self.dtype not in DTYPES:
-            problems.append(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.distributed.ray:
             problems += self._ray_device_problems()
-        if problems:
-            raise ConfigError(problems)
+        check(self, problems)
 
     def _ray_device_problems(self) -> list[str]:
         """A Ray worker sees only its own GPUs, numbered from 0."""

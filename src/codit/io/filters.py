@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from codit.errors import ConfigError
 from codit.io.hashset import HashSet, text_hash
+from codit.settings import check, setting
 
 _SPACES = re.compile(r"\s+")
 
@@ -33,41 +33,29 @@ _SPACES = re.compile(r"\s+")
 class PromptFilters:
     """Which prompts of the input to answer. Fields become ``--flags``."""
 
-    first_turn: bool = field(
-        default=False,
-        metadata={
-            "help": "answer only the first user turn of each conversation (as CoDIT does for LMSYS-Chat-1M)"
-        },
+    first_turn: bool = setting(
+        False,
+        "answer only the first user turn of each conversation (as CoDIT does for LMSYS-Chat-1M)",
     )
-    max_turns: int | None = field(
-        default=None, metadata={"help": "skip conversations with more user turns than this"}
+    max_turns: int | None = setting(
+        None, "skip conversations with more user turns than this", ge=1, optional=True
     )
-    min_chars: int | None = field(
-        default=None, metadata={"help": "skip prompts whose user turns have fewer characters"}
+    min_chars: int | None = setting(
+        None, "skip prompts whose user turns have fewer characters", ge=0, optional=True
     )
-    max_chars: int | None = field(
-        default=None, metadata={"help": "skip prompts whose user turns have more characters"}
+    max_chars: int | None = setting(
+        None, "skip prompts whose user turns have more characters", ge=0, optional=True
     )
-    language: str | None = field(
-        default=None,
-        metadata={
-            "help": "keep prompts in this language only (ISO 639-1 code as langdetect gives it, e.g. en)"
-        },
+    language: str | None = setting(
+        None,
+        "keep prompts in this language only (ISO 639-1 code as langdetect gives it, e.g. en)",
     )
-    dedup: bool = field(
-        default=False,
-        metadata={
-            "help": "skip prompts equal to an earlier one after normalising case, Unicode and spaces"
-        },
+    dedup: bool = setting(
+        False, "skip prompts equal to an earlier one after normalising case, Unicode and spaces"
     )
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("max_turns", "min_chars", "max_chars"):
-            value = getattr(self, name)
-            if value is not None and value < (1 if name == "max_turns" else 0):
-                low = 1 if name == "max_turns" else 0
-                problems.append(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
         if (
             self.min_chars is not None
             and self.max_chars is not None
@@ -78,8 +66,7 @@ class PromptFilters:
             problems.append(
                 f"--language takes an ISO 639-1 code such as en or zh-cn, got {self.language!r}"
             )
-        if problems:
-            raise ConfigError(problems)
+        check(self, problems)
 
     @property
     def active(self) -> bool:

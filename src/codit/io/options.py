@@ -7,37 +7,26 @@ the records, so a rerun may change them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from codit.errors import ConfigError
 from codit.io.records import FSYNC_EVERY, FSYNC_SECONDS
+from codit.settings import check, setting
 
 
 @dataclass(frozen=True)
 class OutputOptions:
     """How a run treats bad input lines and how much a power cut may cost."""
 
-    skip_invalid: bool = field(
-        default=False,
-        metadata={
-            "help": "log bad input lines in the errors file and go on, instead of stopping "
-            "before any work"
-        },
+    skip_invalid: bool = setting(
+        False,
+        "log bad input lines in the errors file and go on, instead of stopping before any work",
     )
-    fsync_every: int = field(
-        default=FSYNC_EVERY,
-        metadata={"help": "fsync the records after this many (0: only at the end)"},
+    fsync_every: int = setting(
+        FSYNC_EVERY, "fsync the records after this many (0: only at the end)", ge=0
     )
-    fsync_seconds: float = field(
-        default=FSYNC_SECONDS,
-        metadata={"help": "fsync at most this many seconds after a record is written (0: off)"},
+    fsync_seconds: float = setting(
+        FSYNC_SECONDS, "fsync at most this many seconds after a record is written (0: off)", ge=0
     )
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.fsync_every < 0:
-            problems.append(f"--fsync-every must be >= 0, got {self.fsync_every}")
-        if self.fsync_seconds < 0:
-            problems.append(f"--fsync-seconds must be >= 0, got {self.fsync_seconds}")
-        if problems:
-            raise ConfigError(problems)
+        check(self)
