@@ -59,3 +59,32 @@ def test_cross_field_rules_are_added_to_the_same_error():
 )
 def test_range_text(metadata, text):
     assert range_text(metadata) == text
+
+
+@dataclass(frozen=True)
+class Repeated:
+    names: tuple[str, ...] = setting(("a",), "a repeated flag", choices=("a", "b"))
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+def test_a_tuple_field_takes_each_value_from_the_choices():
+    assert Repeated(names=("b", "a")).names == ("b", "a")
+    with pytest.raises(ConfigError) as err:
+        Repeated(names=("a", "c", "d"))
+    assert str(err.value) == "--names must be one of a, b, not 'c'"
+
+
+def test_the_help_shows_the_declared_range_beside_the_default():
+    import argparse
+
+    from codit.config import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, Toy)
+    helps = {a.dest: a.help for a in parser._actions}
+    assert helps["alpha"] == "a share (in [0, 1]; default: 0.1)"
+    assert helps["limit"] == "optional count (>= 1)"
+    assert helps["mode"] == "a choice (default: a)"
+    assert parser.parse_args(["--mode", "b"]).mode == "b"

@@ -74,13 +74,15 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
                 help=help_text + " (KEY=VALUE pairs or one JSON object)",
             )
         elif typing.get_origin(tp) is tuple:
+            # the choices are checked by the config (a value may be split first)
+            of = f" of {', '.join(choices)}" if choices else ""
             parser.add_argument(
                 flag(f.name),
                 dest=f.name,
                 default=None,
                 action="append",
                 type=str,
-                help=help_text + " (repeat the flag for several values)",
+                help=help_text + f" (repeat the flag for several values{of})",
             )
         else:
             conv = tp if tp in (int, float) else str

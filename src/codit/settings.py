@@ -41,7 +41,7 @@ def setting(
         default: the default value.
         help: one line for ``--help``.
         ge, gt, le, lt: bounds (>=, >, <=, <) for numbers.
-        choices: the allowed values.
+        choices: the allowed values (each value, for a tuple field).
         optional: None is allowed too (and skips the checks).
         default_factory: instead of ``default``, for mutable defaults.
     """
@@ -85,9 +85,12 @@ def field_problem(name: str, value: Any, metadata: Any) -> str | None:
     if value is None and metadata.get("optional"):
         return None
     choices = metadata.get("choices")
-    if choices is not None and value not in choices:
-        allowed = ", ".join(str(c) for c in choices)
-        return f"{flag_name(name)} must be one of {allowed}, not {value!r}"
+    if choices is not None:
+        # a tuple field (a repeated flag) takes its values from the choices, one by one
+        bad = [v for v in (value if isinstance(value, tuple) else (value,)) if v not in choices]
+        if bad:
+            allowed = ", ".join(str(c) for c in choices)
+            return f"{flag_name(name)} must be one of {allowed}, not {bad[0]!r}"
     bounds = {k: metadata[k] for k, _ in _BOUNDS if k in metadata}
     if not bounds or isinstance(value, bool) or not isinstance(value, int | float):
         return None

@@ -9,14 +9,15 @@ sides, then write ``metrics.json``, ``report.md`` and the plots into the output 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from codit.compare import metrics as m
-from codit.errors import ConfigError, DataError
+from codit.errors import DataError
 from codit.export.shards import iter_jsonl
 from codit.io.manifest import read_manifest
+from codit.settings import check, setting
 
 Instructions = tuple[list[str], list[dict[str, Any]]]  # IFEval instruction ids and their kwargs
 
@@ -25,22 +26,16 @@ Instructions = tuple[list[str], list[dict[str, Any]]]  # IFEval instruction ids 
 class CompareConfig:
     """Settings of ``codit compare``. Fields become ``--flags`` (the two files are positional)."""
 
-    output: str | None = field(
-        default=None, metadata={"help": "folder for report.md, metrics.json and the plots"}
+    output: str | None = setting(None, "folder for report.md, metrics.json and the plots")
+    labels: str | None = setting(
+        None, "names of the two sides, comma-separated (default: the file names)"
     )
-    labels: str | None = field(
-        default=None,
-        metadata={"help": "names of the two sides, comma-separated (default: the file names)"},
+    prompts: str | None = setting(
+        None,
+        "IFEval-style prompts (instruction_id_list, kwargs) to check the answers against "
+        "(default: the input in A's manifest, when it carries them)",
     )
-    prompts: str | None = field(
-        default=None,
-        metadata={
-            "help": "IFEval-style prompts (instruction_id_list, kwargs) to check the answers against (default: the input in A's manifest, when it carries them)"
-        },
-    )
-    examples: int = field(
-        default=5, metadata={"help": "examples shown where the answers differ most"}
-    )
+    examples: int = setting(5, "examples shown where the answers differ most", ge=0)
 
     def __post_init__(self) -> None:
         problems = []
@@ -48,10 +43,7 @@ class CompareConfig:
             problems.append("--output is required (a folder for the report)")
         if self.labels is not None and len(self.labels.split(",")) != 2:
             problems.append(f"--labels takes two names separated by a comma, got {self.labels!r}")
-        if self.examples < 0:
-            problems.append(f"--examples must be >= 0, got {self.examples}")
-        if problems:
-            raise ConfigError(problems)
+        check(self, problems)
 
 
 @dataclass(frozen=True)

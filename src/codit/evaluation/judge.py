@@ -20,17 +20,18 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from codit.backends.base import GenerationParams, TextBackend
-from codit.errors import ConfigError, DataError
+from codit.errors import DataError
 from codit.evaluation.responses import Response, load_responses
 from codit.io.atomic import write_json
 from codit.io.jsonl import read_records
 from codit.io.rundir import Run
+from codit.settings import check, setting
 
 PLACEHOLDERS = ("instruction", "response_a", "response_b")
 _VERDICT = re.compile(r"\[\[\s*([ABC])\s*\]\]")
@@ -40,24 +41,14 @@ _VERDICT = re.compile(r"\[\[\s*([ABC])\s*\]\]")
 class JudgeConfig:
     """Settings of a pairwise judging run (the backend's settings are a ``BackendConfig``)."""
 
-    seed: int = field(default=0, metadata={"help": "seed of the bootstrap resampling"})
-    bootstrap: int = field(default=1000, metadata={"help": "bootstrap resamples for the intervals"})
-    confidence: float = field(default=0.95, metadata={"help": "confidence level of the intervals"})
-    max_new_tokens: int = field(default=1024, metadata={"help": "longest judgment in tokens"})
-    template: str | None = field(
-        default=None, metadata={"help": "a judge prompt template file instead of the built-in one"}
-    )
+    seed: int = setting(0, "seed of the bootstrap resampling")
+    bootstrap: int = setting(1000, "bootstrap resamples for the intervals", ge=0)
+    confidence: float = setting(0.95, "confidence level of the intervals", gt=0, lt=1)
+    max_new_tokens: int = setting(1024, "longest judgment in tokens", ge=1)
+    template: str | None = setting(None, "a judge prompt template file instead of the built-in one")
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.bootstrap < 0:
-            problems.append(f"--bootstrap must be at least 0, not {self.bootstrap}")
-        if not 0 < self.confidence < 1:
-            problems.append(f"--confidence must be in (0, 1), not {self.confidence}")
-        if self.max_new_tokens < 1:
-            problems.append(f"--max-new-tokens must be at least 1, not {self.max_new_tokens}")
-        if problems:
-            raise ConfigError(problems)
+        check(self)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from codit.export.hub import hub_token, push_folder
 from codit.export.shards import FORMATS, SPLIT, write_shards
 from codit.io.atomic import write_text
 from codit.io.manifest import read_manifest
+from codit.settings import check, setting
 
 MANIFEST_COPY = "codit_manifest.json"
 
@@ -28,38 +29,25 @@ MANIFEST_COPY = "codit_manifest.json"
 class ExportConfig:
     """Settings of ``codit export``. Fields become ``--flags`` (the records file is positional)."""
 
-    format: str = field(default="parquet", metadata={"help": "shard format", "choices": FORMATS})
-    shard_size: int = field(default=100_000, metadata={"help": "records per shard"})
-    to: str | None = field(
-        default=None,
-        metadata={"help": "dataset folder to write (default: OUT-dataset/ next to OUT.jsonl)"},
+    format: str = setting("parquet", "shard format", choices=FORMATS)
+    shard_size: int = setting(100_000, "records per shard", ge=1)
+    to: str | None = setting(
+        None, "dataset folder to write (default: OUT-dataset/ next to OUT.jsonl)"
     )
-    license: str = field(
-        default="other",
-        metadata={"help": "the card's license field (the models' licenses bind generated data)"},
+    license: str = setting(
+        "other", "the card's license field (the models' licenses bind generated data)"
     )
-    name: str | None = field(
-        default=None,
-        metadata={
-            "help": "the dataset's name in the card (default: the --push-to-hub repo or the folder name)"
-        },
+    name: str | None = setting(
+        None,
+        "the dataset's name in the card (default: the --push-to-hub repo or the folder name)",
     )
-    push_to_hub: str | None = field(
-        default=None,
-        metadata={
-            "help": "upload the folder to this hub dataset repo (ORG/NAME); token from HF_TOKEN"
-        },
+    push_to_hub: str | None = setting(
+        None, "upload the folder to this hub dataset repo (ORG/NAME); token from HF_TOKEN"
     )
-    private: bool = field(default=False, metadata={"help": "create the hub repo private"})
+    private: bool = setting(False, "create the hub repo private")
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.format not in FORMATS:
-            problems.append(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
-        if self.shard_size < 1:
-            problems.append(f"--shard-size must be >= 1, got {self.shard_size}")
-        if problems:
-            raise ConfigError(problems)
+        check(self)
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codit.errors import ConfigError
 from codit.io.atomic import write_json, write_lines
 from codit.io.lock import OutputLock
+from codit.settings import check, setting
 
 log = logging.getLogger(__name__)
 
@@ -34,68 +34,35 @@ HELDOUT_PATH = PACKAGE_DIR / "data" / "heldout.jsonl"
 class BuildConfig:
     """Everything that defines the tiny pair. Fields become ``codit tiny build`` flags."""
 
-    seed: int = field(default=0, metadata={"help": "seed of the world, the data and the training"})
-    pages: int = field(
-        default=16000,
-        metadata={"help": "pre-training pages (a few documents about one entity each)"},
+    seed: int = setting(0, "seed of the world, the data and the training")
+    pages: int = setting(16000, "pre-training pages (a few documents about one entity each)", ge=1)
+    conversations: int = setting(6000, "post-training conversations", ge=1)
+    heldout: int = setting(120, "held-out evaluation prompts", ge=1)
+    vocab_size: int = setting(
+        2048, "BPE vocabulary size, special tokens included (bytes and special tokens: 300)", ge=300
     )
-    conversations: int = field(default=6000, metadata={"help": "post-training conversations"})
-    heldout: int = field(default=120, metadata={"help": "held-out evaluation prompts"})
-    vocab_size: int = field(
-        default=2048, metadata={"help": "BPE vocabulary size, special tokens included"}
-    )
-    hidden_size: int = field(default=192, metadata={"help": "model width"})
-    layers: int = field(default=4, metadata={"help": "decoder layers"})
-    heads: int = field(default=6, metadata={"help": "attention heads"})
-    intermediate_size: int = field(default=512, metadata={"help": "MLP width"})
-    context: int = field(default=512, metadata={"help": "context length of the models"})
-    pretrain_steps: int = field(default=500, metadata={"help": "pre-training steps"})
-    pretrain_batch: int = field(default=32, metadata={"help": "pre-training pages per step"})
-    pretrain_lr: float = field(default=2e-3, metadata={"help": "peak pre-training learning rate"})
-    sft_steps: int = field(default=500, metadata={"help": "fine-tuning steps"})
-    sft_batch: int = field(default=32, metadata={"help": "fine-tuning conversations per step"})
-    sft_lr: float = field(default=1e-3, metadata={"help": "peak fine-tuning learning rate"})
-    threads: int = field(
-        default=0,
-        metadata={
-            "help": "CPU threads for training, 0 = torch's default; 1 is faster on a busy machine"
-        },
+    hidden_size: int = setting(192, "model width, a multiple of --heads")
+    layers: int = setting(4, "decoder layers", ge=1)
+    heads: int = setting(6, "attention heads", ge=1)
+    intermediate_size: int = setting(512, "MLP width")
+    context: int = setting(512, "context length of the models")
+    pretrain_steps: int = setting(500, "pre-training steps", ge=1)
+    pretrain_batch: int = setting(32, "pre-training pages per step", ge=1)
+    pretrain_lr: float = setting(2e-3, "peak pre-training learning rate", gt=0, lt=1)
+    sft_steps: int = setting(500, "fine-tuning steps", ge=1)
+    sft_batch: int = setting(32, "fine-tuning conversations per step", ge=1)
+    sft_lr: float = setting(1e-3, "peak fine-tuning learning rate", gt=0, lt=1)
+    threads: int = setting(
+        0, "CPU threads for training, 0 = torch's default; 1 is faster on a busy machine", ge=0
     )
 
     def __post_init__(self) -> None:
         problems = []
-        for name in (
-            "pages",
-            "conversations",
-            "heldout",
-            "layers",
-            "heads",
-            "pretrain_steps",
-            "pretrain_batch",
-            "sft_steps",
-            "sft_batch",
-        ):
-            if getattr(self, name) < 1:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
-                )
         if self.hidden_size % max(self.heads, 1):
             problems.append(
                 f"--hidden-size ({self.hidden_size}) must be a multiple of --heads ({self.heads})"
             )
-        if self.threads < 0:
-            problems.append(f"--threads must be >= 0 (0 = all cores), got {self.threads}")
-        if self.vocab_size < 300:
-            problems.append(
-                f"--vocab-size must be >= 300 (bytes and special tokens), got {self.vocab_size}"
-            )
-        for name in ("pretrain_lr", "sft_lr"):
-            if not 0 < getattr(self, name) < 1:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be in (0, 1), got {getattr(self, name)}"
-                )
-        if problems:
-            raise ConfigError(problems)
+        check(self, problems)
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ prompts and scoring (prompt- and instruction-level accuracy, strict and loose) a
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from codit.errors import ConfigError
+from codit.settings import check, setting
 from codit.tiny.build import HELDOUT_PATH
 
 # name -> (model, base model or None, mode); models are names under the models directory.
@@ -31,46 +31,26 @@ LABELS = {"base": "tiny-base", "direct": "tiny-instruct, direct", "codit": "tiny
 class EvalConfig:
     """Settings of ``codit tiny eval``. Fields become flags."""
 
-    models_dir: str | None = field(
-        default=None,
-        metadata={
-            "help": "directory holding tiny-base/ and tiny-instruct/ (default: the shipped pair)"
-        },
+    models_dir: str | None = setting(
+        None, "directory holding tiny-base/ and tiny-instruct/ (default: the shipped pair)"
     )
-    heldout: str | None = field(
-        default=None,
-        metadata={"help": "held-out prompts in IFEval jsonl (default: the shipped file)"},
+    heldout: str | None = setting(
+        None, "held-out prompts in IFEval jsonl (default: the shipped file)"
     )
-    settings: tuple[str, ...] = field(
-        default=("base", "direct", "codit"),
-        metadata={"help": "which of base, direct, codit to run"},
+    settings: tuple[str, ...] = setting(
+        ("base", "direct", "codit"), "which settings to run", choices=tuple(SETTINGS)
     )
-    limit: int | None = field(default=None, metadata={"help": "use only the first N prompts"})
-    max_new_tokens: int = field(default=256, metadata={"help": "most tokens per response"})
-    temperature: float = field(default=0.0, metadata={"help": "0 is greedy"})
-    seed: int = field(default=0, metadata={"help": "sampling seed"})
-    batch_size: int = field(default=16, metadata={"help": "prompts decoded at once"})
-    output_dir: str | None = field(
-        default=None,
-        metadata={"help": "also write each setting's responses and verdicts here as jsonl"},
+    limit: int | None = setting(None, "use only the first N prompts", ge=1, optional=True)
+    max_new_tokens: int = setting(256, "most tokens per response", ge=1)
+    temperature: float = setting(0.0, "0 is greedy", ge=0)
+    seed: int = setting(0, "sampling seed")
+    batch_size: int = setting(16, "prompts decoded at once", ge=1)
+    output_dir: str | None = setting(
+        None, "also write each setting's responses and verdicts here as jsonl"
     )
 
     def __post_init__(self) -> None:
-        problems = [
-            f"--settings takes base, direct or codit, not {s!r}"
-            for s in self.settings
-            if s not in SETTINGS
-        ]
-        if self.limit is not None and self.limit < 1:
-            problems.append(f"--limit must be >= 1, got {self.limit}")
-        if self.max_new_tokens < 1:
-            problems.append(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            problems.append(f"--temperature must be >= 0, got {self.temperature}")
-        if self.batch_size < 1:
-            problems.append(f"--batch-size must be >= 1, got {self.batch_size}")
-        if problems:
-            raise ConfigError(problems)
+        check(self)
 
 
 @dataclass(frozen=True)
@@ -97,8 +77,8 @@ def evaluate(config: EvalConfig) -> tuple[list[Result], list[Any]]:
     root = Path(config.models_dir) if config.models_dir else TINY_MODELS_DIR
     conversations = [[{"role": "user", "content": p.prompt}] for p in prompts]
     results = []
-    for setting in config.settings:
-        model, base, mode = SETTINGS[setting]
+    for name in config.settings:
+        model, base, mode = SETTINGS[name]
         generator = LocalGenerator(
             str(root / model), str(root / base) if base else None, device="cpu"
         )
@@ -116,11 +96,11 @@ def evaluate(config: EvalConfig) -> tuple[list[Result], list[Any]]:
         verdicts = verdicts_of(
             prompts, {str(p.key): t for p, t in zip(prompts, texts, strict=True)}
         )
-        results.append(Result(setting, texts, summarize(verdicts)))
+        results.append(Result(name, texts, summarize(verdicts)))
         if config.output_dir:
             out = Path(config.output_dir)
             out.mkdir(parents=True, exist_ok=True)
-            with (out / f"{setting}.jsonl").open("w") as handle:
+            with (out / f"{name}.jsonl").open("w") as handle:
                 for p, t, v in zip(prompts, texts, verdicts, strict=True):
                     handle.write(json.dumps({**asdict(p), "response": t, **v.to_dict()}) + "\n")
     return results, prompts
