@@ -49,10 +49,11 @@ from codit.backends.base import GenerationParams, TextBackend
 from codit.backends.cost import Metered
 from codit.backends.spec import BackendConfig
 from codit.config import to_dict
-from codit.errors import ConfigError, DataError
+from codit.errors import DataError
 from codit.io.rundir import Run
 from codit.pipelines.llm import ask, open_roles, user
 from codit.pipelines.outputs import check_spec, distribution, model_name
+from codit.settings import check, setting
 
 log = logging.getLogger(__name__)
 
@@ -63,48 +64,29 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 class AnnotateConfig:
     """Settings of ``codit annotate``."""
 
-    input: str | None = field(
-        default=None,
-        metadata={"help": "records to grade (codit generate output, or any responses file)"},
+    input: str | None = setting(
+        None, "records to grade (codit generate output, or any responses file)"
     )
-    output: str | None = field(
-        default=None,
-        metadata={"help": "JSONL of annotated records (appended to; a rerun resumes)"},
+    output: str | None = setting(None, "JSONL of annotated records (appended to; a rerun resumes)")
+    judge: str | None = setting(None, "the judge: openai:MODEL@URL, local:MODEL or codit:...")
+    tokenizer: str | None = setting(
+        None,
+        "count response tokens with this tokenizer (hub id, directory or tiny-instruct); "
+        "default: the record's meta.completion_tokens",
     )
-    judge: str | None = field(
-        default=None, metadata={"help": "the judge: openai:MODEL@URL, local:MODEL or codit:..."}
+    template: str | None = setting(
+        None, "a grading prompt file ({instruction}, {response}) instead of the built-in"
     )
-    tokenizer: str | None = field(
-        default=None,
-        metadata={
-            "help": "count response tokens with this tokenizer (hub id, directory or tiny-instruct);"
-            " default: the record's meta.completion_tokens"
-        },
+    max_new_tokens: int = setting(2048, "longest judgment in tokens (analysis and score)", ge=1)
+    temperature: float = setting(0.0, "the judge's sampling temperature", ge=0)
+    parse_retries: int = setting(2, "re-asks of a judgment whose score cannot be read", ge=0)
+    reask_temperature: float = setting(
+        0.7, "lowest temperature of a re-ask (a greedy re-ask repeats itself)", ge=0
     )
-    template: str | None = field(
-        default=None,
-        metadata={
-            "help": "a grading prompt file ({instruction}, {response}) instead of the built-in"
-        },
-    )
-    max_new_tokens: int = field(
-        default=2048, metadata={"help": "longest judgment in tokens (analysis and score)"}
-    )
-    temperature: float = field(default=0.0, metadata={"help": "the judge's sampling temperature"})
-    parse_retries: int = field(
-        default=2, metadata={"help": "re-asks of a judgment whose score cannot be read"}
-    )
-    reask_temperature: float = field(
-        default=0.7,
-        metadata={"help": "lowest temperature of a re-ask (a greedy re-ask repeats itself)"},
-    )
-    seed: int = field(default=0, metadata={"help": "the judge's sampling seed"})
-    limit: int | None = field(default=None, metadata={"help": "grade only the first N records"})
-    chunk_size: int = field(
-        default=64,
-        metadata={
-            "help": "records graded together; a crash loses at most one chunk's unwritten ones"
-        },
+    seed: int = setting(0, "the judge's sampling seed")
+    limit: int | None = setting(None, "grade only the first N records", ge=1, optional=True)
+    chunk_size: int = setting(
+        64, "records graded together; a crash loses at most one chunk's unwritten ones", ge=1
     )
     backend: BackendConfig = field(default_factory=BackendConfig)
 
@@ -112,20 +94,7 @@ class AnnotateConfig:
         problems: list[str] = []
         check_paths(self.input, self.output, problems)
         check_spec("--judge", self.judge, problems)
-        for name in ("max_new_tokens", "chunk_size"):
-            if getattr(self, name) < 1:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}"
-                )
-        for name in ("temperature", "reask_temperature", "parse_retries"):
-            if getattr(self, name) < 0:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be at least 0, not {getattr(self, name)}"
-                )
-        if self.limit is not None and self.limit < 1:
-            problems.append(f"--limit must be at least 1, not {self.limit}")
-        if problems:
-            raise ConfigError(problems)
+        check(self, problems)
 
     def settings(self, template: str) -> dict[str, Any]:
         """What shapes the annotations: a rerun into the same output must keep these."""

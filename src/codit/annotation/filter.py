@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,8 @@ from codit.annotation.files import (
     write_records,
 )
 from codit.annotation.measures import measures
-from codit.errors import ConfigError, DataError
+from codit.errors import DataError
+from codit.settings import check, setting
 
 RULES = ("min_score", "repetitive", "length_capped")
 
@@ -43,25 +44,18 @@ RULES = ("min_score", "repetitive", "length_capped")
 class FilterConfig:
     """Settings of ``codit filter``."""
 
-    input: str | None = field(default=None, metadata={"help": "records (annotated or not)"})
-    output: str | None = field(default=None, metadata={"help": "the training set, .jsonl"})
-    min_score: float | None = field(
-        default=None, metadata={"help": "keep judge scores >= this (needs codit annotate)"}
+    input: str | None = setting(None, "records (annotated or not)")
+    output: str | None = setting(None, "the training set, .jsonl")
+    min_score: float | None = setting(
+        None, "keep judge scores >= this (needs codit annotate)", ge=1, le=10, optional=True
     )
-    drop_repetitive: bool = field(
-        default=False, metadata={"help": "remove responses the repetition flag marks"}
-    )
-    drop_length_capped: bool = field(
-        default=False, metadata={"help": "remove responses cut off at the token cap"}
-    )
+    drop_repetitive: bool = setting(False, "remove responses the repetition flag marks")
+    drop_length_capped: bool = setting(False, "remove responses cut off at the token cap")
 
     def __post_init__(self) -> None:
         problems: list[str] = []
         check_paths(self.input, self.output, problems)
-        if self.min_score is not None and not 1 <= self.min_score <= 10:
-            problems.append(f"--min-score must be in [1, 10], not {self.min_score}")
-        if problems:
-            raise ConfigError(problems)
+        check(self, problems)
 
 
 def facts(item: Item) -> dict[str, Any]:

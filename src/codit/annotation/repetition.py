@@ -23,38 +23,32 @@ one hashed slice per start position for the substring count).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from codit.errors import ConfigError
+from codit.settings import check, setting
 
 
 @dataclass(frozen=True)
 class RepetitionRule:
     """The thresholds of the flag (defaults: the CoDIT authors')."""
 
-    min_chars: int = field(default=100, metadata={"help": "shorter responses are never flagged"})
-    ngram_shares: tuple[tuple[int, float], ...] = field(
-        default=((2, 0.16), (3, 0.18), (4, 0.20)),
-        metadata={"help": "(n, share): flagged when the top character n-gram has this share"},
+    min_chars: int = setting(100, "shorter responses are never flagged", ge=1)
+    ngram_shares: tuple[tuple[int, float], ...] = setting(
+        ((2, 0.16), (3, 0.18), (4, 0.20)),
+        "(n, share): flagged when the top character n-gram has this share",
     )
-    substring_length: int = field(default=100, metadata={"help": "length of a repeated passage"})
-    substring_count: int = field(
-        default=10, metadata={"help": "flagged when one passage occurs this many times"}
-    )
+    substring_length: int = setting(100, "length of a repeated passage", ge=1)
+    substring_count: int = setting(10, "flagged when one passage occurs this many times", ge=2)
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.min_chars < 1:
-            problems.append(f"min_chars must be at least 1, not {self.min_chars}")
-        for n, share in self.ngram_shares:
-            if n < 1 or not 0 < share <= 1:
-                problems.append(
-                    f"an n-gram rule needs n >= 1 and a share in (0, 1], not {n, share}"
-                )
-        if self.substring_length < 1 or self.substring_count < 2:
-            problems.append("the substring rule needs a length >= 1 and a count >= 2")
-        if problems:
-            raise ConfigError(problems)
+        check(
+            self,
+            [
+                f"an n-gram rule needs n >= 1 and a share in (0, 1], not {n, share}"
+                for n, share in self.ngram_shares
+                if n < 1 or not 0 < share <= 1
+            ],
+        )
 
 
 DEFAULT_RULE = RepetitionRule()

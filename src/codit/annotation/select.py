@@ -16,7 +16,7 @@ pairs with direct and CoDIT files by id, e.g. in ``codit eval judge``) and ``met
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,27 +28,25 @@ from codit.annotation.files import (
     write_json,
     write_records,
 )
-from codit.errors import ConfigError, DataError
+from codit.errors import DataError
 from codit.generation.samples import sample_of
+from codit.settings import check, setting
 
 
 @dataclass(frozen=True)
 class SelectConfig:
     """Settings of ``codit select``."""
 
-    input: str | None = field(default=None, metadata={"help": "annotated samples (codit annotate)"})
-    output: str | None = field(default=None, metadata={"help": "one record per prompt, .jsonl"})
-    best: bool = field(
-        default=False, metadata={"help": "keep the highest-scored sample of each prompt"}
-    )
+    input: str | None = setting(None, "annotated samples (codit annotate)")
+    output: str | None = setting(None, "one record per prompt, .jsonl")
+    best: bool = setting(False, "keep the highest-scored sample of each prompt")
 
     def __post_init__(self) -> None:
         problems: list[str] = []
         check_paths(self.input, self.output, problems)
         if not self.best:
             problems.append("say how to select: --best (the highest judge score per prompt)")
-        if problems:
-            raise ConfigError(problems)
+        check(self, problems)
 
 
 def score_of(item: Item) -> int | float | None:

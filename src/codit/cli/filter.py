@@ -8,7 +8,8 @@ import sys
 from typing import Any
 
 from codit.annotation.filter import FilterConfig
-from codit.config import add_arguments, from_namespace
+from codit.cli.command import config_command
+from codit.config import from_namespace
 
 EXAMPLE = """examples:
   codit filter --input out/codit.ann.jsonl --min-score 7 --drop-repetitive --output out/sft.jsonl
@@ -17,17 +18,17 @@ EXAMPLE = """examples:
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
+    config_command(
+        subparsers,
         "filter",
+        FilterConfig,
+        run,
         help="a training set from (annotated) records: drop low scores, repetition, cut-offs",
         description="Keep the records that pass every rule asked for, unchanged and in order, "
         "and report what each rule removed (printed and in OUTPUT.report.json). The repetition "
         "and length rules work on any records file; --min-score needs codit annotate first.",
         epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_arguments(p, FilterConfig)
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,8 @@ import sys
 from typing import Any
 
 from codit.annotation.select import SelectConfig
-from codit.config import add_arguments, from_namespace
+from codit.cli.command import config_command
+from codit.config import from_namespace
 
 EXAMPLE = """example (the Best-of-N baseline in three commands):
   codit generate --mode direct --num-samples 4 --input prompts.jsonl --output out/direct4.jsonl
@@ -18,17 +19,17 @@ EXAMPLE = """example (the Best-of-N baseline in three commands):
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
+    config_command(
+        subparsers,
         "select",
+        SelectConfig,
+        run,
         help="Best-of-N: keep the highest-scored sample of each prompt",
         description="Group annotated samples by prompt and keep the best-graded one (ties: the "
         "lowest sample index; unscored samples never win). Writes one record per prompt, with "
         "the prompt's id, and OUTPUT.report.json.",
         epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_arguments(p, SelectConfig)
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
