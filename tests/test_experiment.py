@@ -91,7 +91,7 @@ def test_grid_flags_parse_and_name_their_problems():
     with pytest.raises(ConfigError) as err:
         CoditExperimentConfig(alpha="0.1,x,2", students=("0.5:1", "oops"))
     text = str(err.value)
-    assert "'x'" in text and "--alpha must be in [0, 1], got 2.0" in text
+    assert "'x'" in text and "--alpha must be in [0, 1], got 2" in text
     assert "0.5:1 is not a cell" in text and "'oops'" in text
 
 

@@ -64,6 +64,7 @@ def test_range_text(metadata, text):
 @dataclass(frozen=True)
 class Repeated:
     names: tuple[str, ...] = setting(("a",), "a repeated flag", choices=("a", "b"))
+    shares: tuple[float, ...] = setting((0.5,), "repeated numbers", gt=0.0, le=1.0)
 
     def __post_init__(self) -> None:
         check(self)
@@ -74,6 +75,10 @@ def test_a_tuple_field_takes_each_value_from_the_choices():
     with pytest.raises(ConfigError) as err:
         Repeated(names=("a", "c", "d"))
     assert str(err.value) == "--names must be one of a, b, not 'c'"
+    assert Repeated(shares=(1.0, 0.25)).shares == (1.0, 0.25)
+    with pytest.raises(ConfigError) as err:
+        Repeated(shares=(0.5, 0.0, 2.0))
+    assert str(err.value) == "--shares must be in (0, 1], got 0"
 
 
 def test_the_help_shows_the_declared_range_beside_the_default():

@@ -40,7 +40,7 @@ def setting(
     Args:
         default: the default value.
         help: one line for ``--help``.
-        ge, gt, le, lt: bounds (>=, >, <=, <) for numbers.
+        ge, gt, le, lt: bounds (>=, >, <=, <) for numbers (each one, for a tuple field).
         choices: the allowed values (each value, for a tuple field).
         optional: None is allowed too (and skips the checks).
         default_factory: instead of ``default``, for mutable defaults.
@@ -80,29 +80,34 @@ def range_text(metadata: Any) -> str:
     return ""
 
 
-def field_problem(name: str, value: Any, metadata: Any) -> str | None:
-    """The sentence for one field whose value breaks its rule, or None."""
-    if value is None and metadata.get("optional"):
-        return None
-    choices = metadata.get("choices")
-    if choices is not None:
-        # a tuple field (a repeated flag) takes its values from the choices, one by one
-        bad = [v for v in (value if isinstance(value, tuple) else (value,)) if v not in choices]
-        if bad:
-            allowed = ", ".join(str(c) for c in choices)
-            return f"{flag_name(name)} must be one of {allowed}, not {bad[0]!r}"
-    bounds = {k: metadata[k] for k, _ in _BOUNDS if k in metadata}
-    if not bounds or isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    ok = (
+def _in_bounds(value: float, bounds: dict[str, float]) -> bool:
+    return (
         value >= bounds.get("ge", value)
         and value <= bounds.get("le", value)
         and ("gt" not in bounds or value > bounds["gt"])
         and ("lt" not in bounds or value < bounds["lt"])
     )
-    if ok:
+
+
+def field_problem(name: str, value: Any, metadata: Any) -> str | None:
+    """The sentence for one field whose value breaks its rule, or None.
+
+    A tuple field (a repeated flag) is checked value by value; the first bad one is named.
+    """
+    if value is None and metadata.get("optional"):
         return None
-    return f"{flag_name(name)} must be {range_text(metadata)}, got {_number(value)}"
+    values = value if isinstance(value, tuple) else (value,)
+    choices = metadata.get("choices")
+    if choices is not None:
+        bad = [v for v in values if v not in choices]
+        if bad:
+            allowed = ", ".join(str(c) for c in choices)
+            return f"{flag_name(name)} must be one of {allowed}, not {bad[0]!r}"
+    bounds = {k: metadata[k] for k, _ in _BOUNDS if k in metadata}
+    for v in values if bounds else ():
+        if isinstance(v, int | float) and not isinstance(v, bool) and not _in_bounds(v, bounds):
+            return f"{flag_name(name)} must be {range_text(metadata)}, got {_number(v)}"
+    return None
 
 
 def problems(config: Any) -> list[str]:

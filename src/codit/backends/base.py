@@ -12,10 +12,10 @@ This module holds no I/O; the backends live in ``openai.py`` and ``local.py``.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from codit.errors import ConfigError
+from codit.settings import check, setting
 
 # One chat message, as the OpenAI API and TRL's conversational format write it:
 # {"role": "user", "content": "..."}.
@@ -26,31 +26,19 @@ Message = dict[str, str]
 class GenerationParams:
     """How to sample; part of every cache key."""
 
-    max_new_tokens: int = field(default=512, metadata={"help": "maximum tokens per completion"})
-    temperature: float = field(default=0.0, metadata={"help": "sampling temperature; 0 is greedy"})
-    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass, in (0, 1]"})
-    top_k: int = field(default=0, metadata={"help": "top-k sampling; 0 disables it"})
-    seed: int = field(default=0, metadata={"help": "sampling seed"})
-    json_schema: dict[str, Any] | None = field(
-        default=None,
-        metadata={
-            "help": "a JSON schema the reply must follow, sent as structured output where the"
-            " backend supports it (its ``title`` names it); others ignore it and answer in text"
-        },
+    max_new_tokens: int = setting(512, "maximum tokens per completion", ge=1)
+    temperature: float = setting(0.0, "sampling temperature; 0 is greedy", ge=0)
+    top_p: float = setting(1.0, "nucleus sampling mass", gt=0, le=1)
+    top_k: int = setting(0, "top-k sampling; 0 disables it", ge=0)
+    seed: int = setting(0, "sampling seed")
+    json_schema: dict[str, Any] | None = setting(
+        None,
+        "a JSON schema the reply must follow, sent as structured output where the backend "
+        "supports it (its ``title`` names it); others ignore it and answer in text",
     )
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.max_new_tokens < 1:
-            problems.append(f"--max-new-tokens must be at least 1, not {self.max_new_tokens}")
-        if self.temperature < 0:
-            problems.append(f"--temperature must be at least 0, not {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            problems.append(f"--top-p must be in (0, 1], not {self.top_p}")
-        if self.top_k < 0:
-            problems.append(f"--top-k must be at least 0, not {self.top_k}")
-        if problems:
-            raise ConfigError(problems)
+        check(self)
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)

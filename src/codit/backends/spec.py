@@ -16,12 +16,13 @@ key's environment variable) and is the single source of those flags.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from codit.backends.base import TextBackend
 from codit.backends.cache import ResponseCache
 from codit.errors import ConfigError
+from codit.settings import check, setting
 
 _EXAMPLE = (
     "local:MODEL_OR_PATH or openai:MODEL@BASE_URL (e.g. openai:qwen3-8b@http://localhost:8000/v1)"
@@ -72,48 +73,27 @@ def parse_spec(spec: str) -> BackendSpec:
 class BackendConfig:
     """How codit talks to a text backend."""
 
-    api_key_env: str = field(
-        default="OPENAI_API_KEY",
-        metadata={"help": "environment variable holding the API key of an openai backend"},
+    api_key_env: str = setting(
+        "OPENAI_API_KEY", "environment variable holding the API key of an openai backend"
     )
-    concurrency: int = field(default=8, metadata={"help": "requests in flight at once (openai)"})
-    timeout: float = field(
-        default=120.0, metadata={"help": "seconds to wait for one reply (openai)"}
+    concurrency: int = setting(8, "requests in flight at once (openai)", ge=1)
+    timeout: float = setting(120.0, "seconds to wait for one reply (openai)", gt=0)
+    max_retries: int = setting(
+        5, "retries on rate limits, server errors and timeouts (openai)", ge=0
     )
-    max_retries: int = field(
-        default=5, metadata={"help": "retries on rate limits, server errors and timeouts (openai)"}
+    retry_delay: float = setting(
+        1.0, "first backoff in seconds, doubled on each retry (openai)", ge=0
     )
-    retry_delay: float = field(
-        default=1.0, metadata={"help": "first backoff in seconds, doubled on each retry (openai)"}
+    cache: str | None = setting(None, "SQLite response cache; a rerun reuses every finished call")
+    structured_output: bool = setting(
+        True, "ask for JSON-schema structured output where prompts have one (openai)"
     )
-    cache: str | None = field(
-        default=None,
-        metadata={"help": "SQLite response cache; a rerun reuses every finished call"},
-    )
-    structured_output: bool = field(
-        default=True,
-        metadata={"help": "ask for JSON-schema structured output where prompts have one (openai)"},
-    )
-    device: str = field(default="auto", metadata={"help": "device of a local backend"})
-    dtype: str = field(default="auto", metadata={"help": "dtype of a local backend"})
-    batch_size: int = field(default=8, metadata={"help": "conversations per batch (local)"})
+    device: str = setting("auto", "device of a local backend")
+    dtype: str = setting("auto", "dtype of a local backend")
+    batch_size: int = setting(8, "conversations per batch (local)", ge=1)
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.concurrency < 1:
-            problems.append(f"--concurrency must be at least 1, not {self.concurrency}")
-        if self.timeout <= 0:
-            problems.append(f"--timeout must be positive, not {self.timeout}")
-        if self.max_retries < 0:
-            problems.append(f"--max-retries must be at least 0, not {self.max_retries}")
-        if self.retry_delay < 0:
-            problems.append(f"--retry-delay must be at least 0, not {self.retry_delay}")
-        if self.batch_size < 1:
-            problems.append(f"--batch-size must be at least 1, not {self.batch_size}")
-        if not self.api_key_env:
-            problems.append("--api-key-env must name an environment variable")
-        if problems:
-            raise ConfigError(problems)
+        check(self, [] if self.api_key_env else ["--api-key-env must name an environment variable"])
 
 
 def open_backend(spec: str | BackendSpec, config: BackendConfig | None = None) -> TextBackend:

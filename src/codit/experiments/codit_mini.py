@@ -32,11 +32,11 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from codit.errors import ConfigError, DataError
+from codit.errors import DataError
 from codit.experiments.grid import (
     DEFAULT_CELL,
     cell_name,
@@ -48,7 +48,6 @@ from codit.experiments.grid import (
 )
 from codit.experiments.rundir import (
     close_run,
-    machine_problems,
     open_run,
     provenance,
     stop_checking,
@@ -57,6 +56,8 @@ from codit.experiments.rundir import (
     write_results,
 )
 from codit.io.atomic import write_json
+from codit.models.loading import device_problems
+from codit.settings import check, setting
 
 log = logging.getLogger(__name__)
 
@@ -75,141 +76,79 @@ Progress = Callable[[str, int, int], None]
 class CoditExperimentConfig:
     """Every knob of ``codit experiment codit``. Fields become flags."""
 
-    output: str = field(
-        default="runs/codit-mini", metadata={"help": "run directory; a rerun resumes it"}
+    output: str = setting("runs/codit-mini", "run directory; a rerun resumes it")
+    instruct: str = setting("tiny-instruct", "teacher: instruct model (built-in name or directory)")
+    base: str = setting("tiny-base", "the teacher's own base model, for CoDIT")
+    heldout: str | None = setting(
+        None, "held-out prompts in IFEval jsonl (default: the pair's heldout.jsonl)"
     )
-    instruct: str = field(
-        default="tiny-instruct",
-        metadata={"help": "teacher: instruct model (built-in name or directory)"},
+    prompts: int = setting(600, "training prompts answered by the teacher", ge=1)
+    seeds: int = setting(
+        3, "repetitions (teacher sampling and student fine-tuning), seeds 0..N-1", ge=1
     )
-    base: str = field(
-        default="tiny-base", metadata={"help": "the teacher's own base model, for CoDIT"}
+    resample_teacher: bool = setting(
+        True, "each seed samples its own teacher data (else seed 0's data serves all)"
     )
-    heldout: str | None = field(
-        default=None,
-        metadata={"help": "held-out prompts in IFEval jsonl (default: the pair's heldout.jsonl)"},
+    alpha: tuple[float, ...] = setting(
+        (0.01,),
+        "CoDIT plausibility threshold(s); a comma list (0.1,0.01) makes a grid with --beta",
+        ge=0.0,
+        le=1.0,
     )
-    prompts: int = field(default=600, metadata={"help": "training prompts answered by the teacher"})
-    seeds: int = field(
-        default=3,
-        metadata={"help": "repetitions (teacher sampling and student fine-tuning), seeds 0..N-1"},
+    beta: tuple[float, ...] = setting(
+        (1.0,), "CoDIT contrast strength(s); a comma list makes a grid", ge=0.0
     )
-    resample_teacher: bool = field(
-        default=True,
-        metadata={"help": "each seed samples its own teacher data (else seed 0's data serves all)"},
+    students: tuple[str, ...] = setting(
+        (),
+        "grid cells whose students are trained, as ALPHA:BETA, comma-separated (default: every "
+        "cell); the teacher data of every cell is always made and scored",
     )
-    alpha: tuple[float, ...] = field(
-        default=(0.01,),
-        metadata={
-            "help": "CoDIT plausibility threshold(s), in [0, 1]; a comma list (0.1,0.01) "
-            "makes a grid with --beta"
-        },
+    temperature: float = setting(
+        1.0, "teacher sampling temperature, both modes (the paper samples)", gt=0.0
     )
-    beta: tuple[float, ...] = field(
-        default=(1.0,),
-        metadata={"help": "CoDIT contrast strength(s), >= 0; a comma list makes a grid"},
+    top_p: float = setting(1.0, "teacher nucleus mass", gt=0.0, le=1.0)
+    max_new_tokens: int = setting(192, "longest teacher or student answer in tokens", ge=1)
+    batch_size: int = setting(64, "rows decoded at once", ge=1)
+    device: str = setting("auto", "auto, cpu or cuda for decoding and fine-tuning")
+    threads: int = setting(
+        1,
+        "torch CPU threads; 1 is fastest for these tiny models on a busy machine, 0 = torch's "
+        "default",
+        ge=0,
     )
-    students: tuple[str, ...] = field(
-        default=(),
-        metadata={
-            "help": "grid cells whose students are trained, as ALPHA:BETA, comma-separated "
-            "(default: every cell); the teacher data of every cell is always made and scored"
-        },
+    student_hidden: int = setting(96, "student width, a multiple of --student-heads", ge=1)
+    student_layers: int = setting(3, "student decoder layers", ge=1)
+    student_heads: int = setting(4, "student attention heads", ge=1)
+    student_vocab: int = setting(
+        1024, "student BPE vocabulary, its own tokenizer (bytes and special tokens: 300)", ge=300
     )
-    temperature: float = field(
-        default=1.0, metadata={"help": "teacher sampling temperature, > 0 (both modes)"}
-    )
-    top_p: float = field(default=1.0, metadata={"help": "teacher nucleus mass, in (0, 1]"})
-    max_new_tokens: int = field(
-        default=192, metadata={"help": "longest teacher or student answer in tokens"}
-    )
-    batch_size: int = field(default=64, metadata={"help": "rows decoded at once"})
-    device: str = field(
-        default="auto", metadata={"help": "auto, cpu or cuda for decoding and fine-tuning"}
-    )
-    threads: int = field(
-        default=1,
-        metadata={
-            "help": "torch CPU threads; 1 is fastest for these tiny models on a busy machine, 0 = torch's default"
-        },
-    )
-    student_hidden: int = field(default=96, metadata={"help": "student width"})
-    student_layers: int = field(default=3, metadata={"help": "student decoder layers"})
-    student_heads: int = field(default=4, metadata={"help": "student attention heads"})
-    student_vocab: int = field(
-        default=1024, metadata={"help": "student BPE vocabulary (its own tokenizer)"}
-    )
-    student_pages: int = field(default=4000, metadata={"help": "student pre-training pages"})
-    student_steps: int = field(default=200, metadata={"help": "student pre-training steps"})
-    student_batch: int = field(default=16, metadata={"help": "student pre-training pages per step"})
-    student_lr: float = field(
-        default=2e-3, metadata={"help": "student pre-training peak learning rate"}
-    )
-    sft_epochs: float = field(
-        default=3.0, metadata={"help": "fine-tuning passes over each dataset"}
-    )
-    sft_lr: float = field(default=1e-3, metadata={"help": "fine-tuning peak learning rate"})
-    sft_batch: int = field(default=16, metadata={"help": "fine-tuning conversations per step"})
-    eval_limit: int | None = field(
-        default=None, metadata={"help": "score only the first N held-out prompts"}
+    student_pages: int = setting(4000, "student pre-training pages", ge=1)
+    student_steps: int = setting(200, "student pre-training steps", ge=1)
+    student_batch: int = setting(16, "student pre-training pages per step", ge=1)
+    student_lr: float = setting(2e-3, "student pre-training peak learning rate", gt=0, lt=1)
+    sft_epochs: float = setting(3.0, "fine-tuning passes over each dataset", gt=0)
+    sft_lr: float = setting(1e-3, "fine-tuning peak learning rate", gt=0, lt=1)
+    sft_batch: int = setting(16, "fine-tuning conversations per step", ge=1)
+    eval_limit: int | None = setting(
+        None, "score only the first N held-out prompts", ge=1, optional=True
     )
 
     def __post_init__(self) -> None:
         problems = []
-        for name in (
-            "prompts",
-            "seeds",
-            "max_new_tokens",
-            "batch_size",
-            "student_hidden",
-            "student_layers",
-            "student_heads",
-            "student_pages",
-            "student_steps",
-            "student_batch",
-            "sft_batch",
-        ):
-            if getattr(self, name) < 1:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
-                )
         if self.student_hidden % max(self.student_heads, 1):
             problems.append(
                 f"--student-hidden ({self.student_hidden}) must be a multiple of "
                 f"--student-heads ({self.student_heads})"
-            )
-        if self.student_vocab < 300:
-            problems.append(
-                f"--student-vocab must be >= 300 (bytes and special tokens), got {self.student_vocab}"
             )
         alphas, bad_alpha = numbers(self.alpha, "alpha")
         betas, bad_beta = numbers(self.beta, "beta")
         object.__setattr__(self, "alpha", alphas)
         object.__setattr__(self, "beta", betas)
         problems += bad_alpha + bad_beta
-        problems += [f"--alpha must be in [0, 1], got {a}" for a in alphas if not 0.0 <= a <= 1.0]
-        problems += [f"--beta must be >= 0, got {b}" for b in betas if b < 0]
         cells, bad_cells = student_cells(self.students, alphas, betas)
         object.__setattr__(self, "students", tuple(cell_name(a, b) for a, b in cells))
         problems += bad_cells
-        if self.temperature <= 0:
-            problems.append(
-                f"--temperature must be > 0 (the paper samples), got {self.temperature}"
-            )
-        if not 0.0 < self.top_p <= 1.0:
-            problems.append(f"--top-p must be in (0, 1], got {self.top_p}")
-        for name in ("student_lr", "sft_lr"):
-            if not 0 < getattr(self, name) < 1:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be in (0, 1), got {getattr(self, name)}"
-                )
-        if self.sft_epochs <= 0:
-            problems.append(f"--sft-epochs must be > 0, got {self.sft_epochs}")
-        if self.eval_limit is not None and self.eval_limit < 1:
-            problems.append(f"--eval-limit must be >= 1, got {self.eval_limit}")
-        problems += machine_problems(self.threads, self.device)
-        if problems:
-            raise ConfigError(problems)
+        check(self, problems + device_problems(self.device, None))
 
     @property
     def grid(self) -> list[tuple[float, float]]:

@@ -30,15 +30,13 @@ import random
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from codit.errors import ConfigError
 from codit.experiments.coin_tasks import LEVELS, PERTURBED, TASKS, Instance, Task
 from codit.experiments.rundir import (
     close_run,
-    machine_problems,
     open_run,
     provenance,
     stop_checking,
@@ -48,6 +46,8 @@ from codit.experiments.rundir import (
 )
 from codit.io.atomic import write_json, write_lines
 from codit.io.manifest import read_json
+from codit.models.loading import device_problems
+from codit.settings import check, setting
 
 log = logging.getLogger(__name__)
 
@@ -60,46 +60,28 @@ Progress = Callable[[str, int, int], None]
 class CoinExperimentConfig:
     """Every knob of ``codit experiment coin``. Fields become flags."""
 
-    output: str = field(
-        default="runs/coin-mini", metadata={"help": "run directory; a rerun resumes it"}
+    output: str = setting("runs/coin-mini", "run directory; a rerun resumes it")
+    model: str = setting(
+        "tiny-instruct", "instruct model to continue tuning (a tiny pair's instruct model)"
     )
-    model: str = field(
-        default="tiny-instruct",
-        metadata={"help": "instruct model to continue tuning (a tiny pair's instruct model)"},
+    tasks: str = setting(",".join(TASKS), f"comma list of toy tasks ({', '.join(TASKS)})")
+    train_per_task: int = setting(200, "training pairs per task", ge=1)
+    test_per_task: int = setting(40, "held-out instances per task (each asked 6 x 5 ways)", ge=1)
+    seeds: int = setting(3, "repetitions (training data and fine-tuning), seeds 0..N-1", ge=1)
+    epochs: float = setting(3.0, "passes over the training pairs", gt=0)
+    lr: float = setting(1e-3, "peak learning rate (full fine-tuning)", gt=0, lt=1)
+    batch_size: int = setting(
+        16, "pairs per step, 2x sequences (InfoNCE needs negatives in the batch)", ge=2
     )
-    tasks: str = field(
-        default=",".join(TASKS), metadata={"help": f"comma list of toy tasks ({', '.join(TASKS)})"}
-    )
-    train_per_task: int = field(default=200, metadata={"help": "training pairs per task"})
-    test_per_task: int = field(
-        default=40, metadata={"help": "held-out instances per task (each asked 6 x 5 ways)"}
-    )
-    seeds: int = field(
-        default=3, metadata={"help": "repetitions (training data and fine-tuning), seeds 0..N-1"}
-    )
-    epochs: float = field(default=3.0, metadata={"help": "passes over the training pairs"})
-    lr: float = field(default=1e-3, metadata={"help": "peak learning rate (full fine-tuning)"})
-    batch_size: int = field(default=16, metadata={"help": "pairs per step (2x sequences)"})
-    temperature: float = field(
-        default=0.05, metadata={"help": "InfoNCE temperature (the authors' 0.05)"}
-    )
-    max_ratio: float = field(
-        default=1000.0, metadata={"help": "cap on the contrastive weight L_gen / L_ctr"}
-    )
-    max_new_tokens: int = field(
-        default=4, metadata={"help": "answer tokens decoded (greedy) at evaluation"}
-    )
-    eval_batch_size: int = field(
-        default=64, metadata={"help": "rows decoded at once at evaluation"}
-    )
-    device: str = field(
-        default="auto", metadata={"help": "auto, cpu or cuda for training and evaluation"}
-    )
-    threads: int = field(
-        default=1,
-        metadata={
-            "help": "torch CPU threads; 1 is fastest for the tiny model on a busy machine, 0 = torch's default"
-        },
+    temperature: float = setting(0.05, "InfoNCE temperature (the authors' 0.05)", gt=0)
+    max_ratio: float = setting(1000.0, "cap on the contrastive weight L_gen / L_ctr", gt=0)
+    max_new_tokens: int = setting(4, "answer tokens decoded (greedy) at evaluation", ge=1)
+    eval_batch_size: int = setting(64, "rows decoded at once at evaluation", ge=1)
+    device: str = setting("auto", "auto, cpu or cuda for training and evaluation")
+    threads: int = setting(
+        1,
+        "torch CPU threads; 1 is fastest for the tiny model on a busy machine, 0 = torch's default",
+        ge=0,
     )
 
     @property
@@ -107,37 +89,11 @@ class CoinExperimentConfig:
         return [t.strip() for t in self.tasks.split(",") if t.strip()]
 
     def __post_init__(self) -> None:
-        problems = []
-        for name in (
-            "train_per_task",
-            "test_per_task",
-            "seeds",
-            "batch_size",
-            "max_new_tokens",
-            "eval_batch_size",
-        ):
-            if getattr(self, name) < 1:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
-                )
-        if self.batch_size < 2:
-            problems.append(
-                f"--batch-size must be >= 2 (InfoNCE needs negatives in the batch), got {self.batch_size}"
-            )
+        problems = device_problems(self.device, None)
         unknown = [t for t in self.task_names if t not in TASKS]
         if unknown or not self.task_names:
             problems.append(f"--tasks must name some of {', '.join(TASKS)}; got {self.tasks!r}")
-        if self.epochs <= 0:
-            problems.append(f"--epochs must be > 0, got {self.epochs}")
-        if not 0 < self.lr < 1:
-            problems.append(f"--lr must be in (0, 1), got {self.lr}")
-        if self.temperature <= 0:
-            problems.append(f"--temperature must be > 0, got {self.temperature}")
-        if self.max_ratio <= 0:
-            problems.append(f"--max-ratio must be > 0, got {self.max_ratio}")
-        problems += machine_problems(self.threads, self.device)
-        if problems:
-            raise ConfigError(problems)
+        check(self, problems)
 
 
 # ``--quick``: every stage in about a minute; the numbers mean nothing.

@@ -76,16 +76,6 @@ def total_seconds(runs: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def machine_problems(threads: int, device: str) -> list[str]:
-    """What is wrong with an experiment's ``--threads`` and ``--device`` (empty when nothing)."""
-    problems = []
-    if threads < 0:
-        problems.append(f"--threads must be >= 0 (0 = torch's default), got {threads}")
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        problems.append(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
-    return problems
-
-
 def provenance(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The machine, and the wall-clock and CPU seconds of every run into the directory."""
     return {"machine": machine(), "runs": runs, "seconds": total_seconds(runs)}

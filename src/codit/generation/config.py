@@ -12,10 +12,10 @@ from codit.errors import ConfigError
 from codit.io.filters import PromptFilters
 from codit.io.options import OutputOptions
 from codit.io.sources import InputSource
-from codit.models.loading import DEVICES, DTYPES
+from codit.models.loading import DTYPES, TINY_NAMES, device_problems
 from codit.settings import check, setting
 
-TINY_PAIR = ("tiny-instruct", "tiny-base")
+TINY_PAIR = TINY_NAMES  # (instruct, base)
 
 # The model settings that ``codit generate`` and ``codit serve`` share: name -> (default, help,
 # rules). ``model_setting(name)`` makes the field; ``model_problems`` checks them together.
@@ -78,10 +78,7 @@ def model_problems(config: Any) -> list[str]:
             parse_memory(config.kv_cache_memory)
         except ConfigError as err:
             problems.append(str(err))
-    for name, value in (("--device", config.device), ("--base-device", config.base_device)):
-        if value is not None and value not in DEVICES and not value.startswith("cuda:"):
-            problems.append(f"{name} must be auto, cpu, cuda or cuda:N, got {value!r}")
-    return problems
+    return problems + device_problems(config.device, config.base_device)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from codit.errors import CoditError
-from codit.models.loading import DEVICES, DTYPES
+from codit.models.loading import DTYPES, TINY_NAMES, device_problems
+from codit.settings import check, setting
 
 log = logging.getLogger(__name__)
 
@@ -43,55 +44,30 @@ GIB = 2**30
 class CheckConfig:
     """What ``codit check`` looks at. Fields become ``--flags``."""
 
-    instruct: str = field(
-        default="tiny-instruct",
-        metadata={"help": "instruct model: hub id, directory or tiny-instruct"},
+    instruct: str = setting("tiny-instruct", "instruct model: hub id, directory or tiny-instruct")
+    base: str | None = setting(None, "its base model; defaults to tiny-base with tiny-instruct")
+    device: str = setting("auto", "auto, cpu, cuda or cuda:N")
+    base_device: str | None = setting(None, "the base model's device, if not --device")
+    device_map: str | None = setting(
+        None, "auto: spread each model over all visible GPUs", choices=("auto",), optional=True
     )
-    base: str | None = field(
-        default=None,
-        metadata={"help": "its base model; defaults to tiny-base with tiny-instruct"},
+    dtype: str = setting(
+        "auto", "auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16 or float16", choices=DTYPES
     )
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
-    base_device: str | None = field(
-        default=None, metadata={"help": "the base model's device, if not --device"}
+    batch_size: int = setting(8, "rows decoded at once", ge=1)
+    max_new_tokens: int = setting(512, "most tokens per response", ge=1)
+    system_prompt: str | None = setting(
+        None, "the system prompt of the run (default: a sample one)"
     )
-    device_map: str | None = field(
-        default=None, metadata={"help": "auto: spread each model over all visible GPUs"}
+    chat_template_kwargs: dict[str, Any] = setting(
+        help="extra chat-template variables, e.g. enable_thinking=false", default_factory=dict
     )
-    dtype: str = field(
-        default="auto",
-        metadata={"help": "auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16 or float16"},
-    )
-    batch_size: int = field(default=8, metadata={"help": "rows decoded at once"})
-    max_new_tokens: int = field(default=512, metadata={"help": "most tokens per response"})
-    system_prompt: str | None = field(
-        default=None, metadata={"help": "the system prompt of the run (default: a sample one)"}
-    )
-    chat_template_kwargs: dict[str, Any] = field(
-        default_factory=dict,
-        metadata={"help": "extra chat-template variables, e.g. enable_thinking=false"},
-    )
-    trust_remote_code: bool = field(
-        default=False, metadata={"help": "run code shipped with the models"}
-    )
+    trust_remote_code: bool = setting(False, "run code shipped with the models")
 
     def __post_init__(self) -> None:
-        from codit.errors import ConfigError
-
-        if self.base is None and self.instruct == "tiny-instruct":
-            object.__setattr__(self, "base", "tiny-base")
-        problems = []
-        for name, value in (("--device", self.device), ("--base-device", self.base_device)):
-            if value is not None and value not in DEVICES and not value.startswith("cuda:"):
-                problems.append(f"{name} must be auto, cpu, cuda or cuda:N, got {value!r}")
-        if self.dtype not in DTYPES:
-            problems.append(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if self.device_map not in (None, "auto"):
-            problems.append(f"--device-map must be auto (or left out), got {self.device_map!r}")
-        if self.batch_size < 1 or self.max_new_tokens < 1:
-            problems.append("--batch-size and --max-new-tokens must be >= 1")
-        if problems:
-            raise ConfigError(problems)
+        if self.base is None and self.instruct == TINY_NAMES[0]:
+            object.__setattr__(self, "base", TINY_NAMES[1])
+        check(self, device_problems(self.device, self.base_device))
 
 
 @dataclass

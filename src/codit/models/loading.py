@@ -25,6 +25,15 @@ DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
+def device_problems(device: str | None, base_device: str | None) -> list[str]:
+    """The ``--device`` and ``--base-device`` values that name no device (for a config check)."""
+    return [
+        f"{name} must be auto, cpu, cuda or cuda:N, got {value!r}"
+        for name, value in (("--device", device), ("--base-device", base_device))
+        if value is not None and value not in DEVICES and not value.startswith("cuda:")
+    ]
+
+
 @dataclass
 class LoadedModel:
     """A causal LM ready for decoding, and where it came from."""

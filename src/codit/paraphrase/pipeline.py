@@ -43,6 +43,7 @@ from codit.io.options import OutputOptions
 from codit.io.prompts import prompt_hash
 from codit.io.rundir import Run
 from codit.paraphrase.perturb import PERTURBATIONS
+from codit.settings import check, setting
 
 log = logging.getLogger(__name__)
 
@@ -56,43 +57,27 @@ SEMANTIC_CHUNK = (
 class ParaphraseConfig:
     """Settings of ``codit paraphrase``."""
 
-    input: str | None = field(
-        default=None, metadata={"help": "instruction dataset, one JSON object per line"}
+    input: str | None = setting(None, "instruction dataset, one JSON object per line")
+    output: str | None = setting(None, "JSONL file of CoIN pairs (appended to; a rerun resumes)")
+    levels: tuple[str, ...] = setting(
+        ("char", "word", "sentence"),
+        "perturbation levels to draw from, comma-separated",
+        choices=LEVELS,
     )
-    output: str | None = field(
-        default=None, metadata={"help": "JSONL file of CoIN pairs (appended to; a rerun resumes)"}
+    backend: str | None = setting(
+        None, "text backend for the semantic level: local:MODEL or openai:MODEL@URL"
     )
-    levels: tuple[str, ...] = field(
-        default=("char", "word", "sentence"),
-        metadata={
-            "help": "perturbation levels to draw from, comma-separated: char, word, sentence, semantic"
-        },
+    min_similarity: float = setting(
+        0.8,
+        "keep a semantic rewording only if its cosine similarity to the original is at least this",
+        ge=-1.0,
+        le=1.0,
     )
-    backend: str | None = field(
-        default=None,
-        metadata={"help": "text backend for the semantic level: local:MODEL or openai:MODEL@URL"},
-    )
-    min_similarity: float = field(
-        default=0.8,
-        metadata={
-            "help": "keep a semantic rewording only if its cosine similarity to the original is at least this, in [-1, 1]"
-        },
-    )
-    temperature: float = field(
-        default=0.0, metadata={"help": "sampling temperature of the semantic backend, >= 0"}
-    )
-    max_new_tokens: int = field(
-        default=256, metadata={"help": "longest rewording, in tokens, >= 1"}
-    )
-    seed: int = field(
-        default=0, metadata={"help": "seed of the level draw and of every perturbation"}
-    )
-    limit: int | None = field(
-        default=None, metadata={"help": "paraphrase only the first N records"}
-    )
-    retry_errors: bool = field(
-        default=False, metadata={"help": "retry the records listed in the errors file"}
-    )
+    temperature: float = setting(0.0, "sampling temperature of the semantic backend", ge=0)
+    max_new_tokens: int = setting(256, "longest rewording, in tokens", ge=1)
+    seed: int = setting(0, "seed of the level draw and of every perturbation")
+    limit: int | None = setting(None, "paraphrase only the first N records", ge=1, optional=True)
+    retry_errors: bool = setting(False, "retry the records listed in the errors file")
     output_options: OutputOptions = field(default_factory=OutputOptions)
 
     def __post_init__(self) -> None:
@@ -101,11 +86,8 @@ class ParaphraseConfig:
         problems = [
             f"--{name} is required" for name in ("input", "output") if not getattr(self, name)
         ]
-        unknown = [n for n in names if n not in LEVELS]
-        if unknown or not names:
-            problems.append(
-                f"--levels takes {', '.join(LEVELS)}, not {', '.join(unknown) or 'nothing'}"
-            )
+        if not names:
+            problems.append(f"--levels takes some of {', '.join(LEVELS)}, not nothing")
         if "semantic" in names and not self.backend:
             problems.append("--levels semantic needs --backend (local:MODEL or openai:MODEL@URL)")
         if self.backend:
@@ -113,16 +95,7 @@ class ParaphraseConfig:
                 parse_spec(self.backend)
             except ConfigError as err:
                 problems.append(f"--backend: {err}")
-        if not -1.0 <= self.min_similarity <= 1.0:
-            problems.append(f"--min-similarity must be in [-1, 1], got {self.min_similarity}")
-        if self.temperature < 0:
-            problems.append(f"--temperature must be >= 0, got {self.temperature}")
-        if self.max_new_tokens < 1:
-            problems.append(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
-        if self.limit is not None and self.limit < 1:
-            problems.append(f"--limit must be >= 1, got {self.limit}")
-        if problems:
-            raise ConfigError(problems)
+        check(self, problems)
 
 
 @dataclass(frozen=True)
