@@ -7,7 +7,12 @@ import math
 import pytest
 import torch
 
-from codit.decoding.contrastive import codit_scores, obrien_scores, plausibility_mask
+from codit.decoding.contrastive import (
+    SCORE_RULES,
+    codit_scores,
+    obrien_scores,
+    plausibility_mask,
+)
 
 P_POST = torch.tensor([[0.6, 0.3, 0.095, 0.005]])
 P_BASE = torch.tensor([[0.5, 0.1, 0.2, 0.2]])
@@ -80,3 +85,20 @@ def test_alpha_zero_beta_zero_is_the_instruct_distribution_exactly():
 def test_bf16_logits_are_scored_in_float32():
     scores = codit_scores(torch.randn(2, 8).bfloat16(), torch.randn(2, 8).bfloat16())
     assert scores.dtype == torch.float32
+
+
+def test_the_rule_names_of_the_flags_and_the_server_are_those_of_score_rules():
+    # SCORE_RULES (torch) is the list; the torch-free copies must not drift from it.
+    import typing
+
+    from codit.decoding.config import MODES, RULES
+    from codit.serve.protocol import ChatRequest
+
+    def literal(name: str) -> tuple[str, ...]:
+        annotation = ChatRequest.model_fields[name].annotation
+        (values,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return typing.get_args(values)
+
+    assert RULES == tuple(SCORE_RULES) == ("codit", "obrien")
+    assert literal("rule") == RULES
+    assert literal("mode") == MODES == ("codit", "direct")

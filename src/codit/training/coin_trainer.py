@@ -30,7 +30,7 @@ from codit.training.coin import (
 from codit.training.collator import IGNORE, CoinCollator, encode_pair, pair_order
 from codit.training.config import CoinConfig, trainer_arguments
 from codit.training.data import load_coin_pairs, split
-from codit.training.model import load_model, load_tokenizer, lora_config
+from codit.training.model import load_student, load_student_tokenizer, lora_config
 from codit.training.outputs import finish
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def build_coin_trainer(
     config.check_output()
     records = load_coin_pairs(str(config.data))
     train, held = split(records, config.eval_split, config.seed)
-    tokenizer, template_source = load_tokenizer(str(config.model))
+    tokenizer, template_source = load_student_tokenizer(str(config.model))
     train_rows, train_groups, dropped = _encode(tokenizer, train, config.max_length)
     held_rows, _, dropped_held = _encode(tokenizer, held, config.max_length)
     if dropped + dropped_held:
@@ -145,7 +145,7 @@ def build_coin_trainer(
             f"no training pair of {config.data} keeps an answer token within --max-length {config.max_length}"
         )
     order = pair_order(train_groups, config.batch_size, config.seed)
-    model, model_info = load_model(config)
+    model, model_info = load_student(config)
     if config.lora:
         from peft import get_peft_model
 

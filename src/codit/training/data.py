@@ -22,8 +22,8 @@ from typing import Any
 from codit.errors import DataError
 from codit.io.invalid import Invalid, invalid_input
 from codit.io.jsonl import iter_lines
+from codit.io.prompts import ROLES
 
-ROLES = ("system", "user", "assistant", "tool")
 Messages = list[dict[str, str]]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from codit.errors import require
 from codit.training.config import DpoConfig, trainer_arguments
 from codit.training.data import load_preferences, split
-from codit.training.model import load_model, load_tokenizer, lora_config
+from codit.training.model import load_student, load_student_tokenizer, lora_config
 from codit.training.outputs import finish
 
 
@@ -27,8 +27,8 @@ def build_dpo_trainer(config: DpoConfig, progress: bool = False) -> tuple[Any, d
     config.check_output()
     records = load_preferences(str(config.data))
     train, held = split(records, config.eval_split, config.seed)
-    tokenizer, template_source = load_tokenizer(str(config.model))
-    model, model_info = load_model(config)
+    tokenizer, template_source = load_student_tokenizer(str(config.model))
+    model, model_info = load_student(config)
 
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer

@@ -22,7 +22,7 @@ from codit.training.templates import FALLBACK_CHAT_TEMPLATE
 log = logging.getLogger(__name__)
 
 
-def load_tokenizer(name: str) -> tuple[Any, str]:
+def load_student_tokenizer(name: str) -> tuple[Any, str]:
     """The model's tokenizer, ready for training: a pad token and a chat template.
 
     Returns:
@@ -47,7 +47,7 @@ def load_tokenizer(name: str) -> tuple[Any, str]:
     return tokenizer, source
 
 
-def load_model(config: TrainConfig) -> tuple[Any, dict[str, Any]]:
+def load_student(config: TrainConfig) -> tuple[Any, dict[str, Any]]:
     """The model to train (bf16 on CUDA, fp32 on CPU) and the facts a manifest records."""
     from codit.models.loading import load_model as load
 

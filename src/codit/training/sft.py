@@ -19,7 +19,7 @@ from typing import Any
 from codit.errors import require
 from codit.training.config import TrainConfig, trainer_arguments
 from codit.training.data import load_sft, split
-from codit.training.model import load_model, load_tokenizer, lora_config
+from codit.training.model import load_student, load_student_tokenizer, lora_config
 from codit.training.outputs import finish
 from codit.training.templates import has_generation_blocks
 
@@ -59,7 +59,7 @@ def build_sft_trainer(config: TrainConfig, progress: bool = False) -> tuple[Any,
     config.check_output()
     records = load_sft(str(config.data))
     train, held = split(records, config.eval_split, config.seed)
-    tokenizer, template_source = load_tokenizer(str(config.model))
+    tokenizer, template_source = load_student_tokenizer(str(config.model))
     mask = loss_mask(tokenizer)
     if mask == "completion":
         multi = sum(sum(t["role"] == "assistant" for t in r["messages"]) > 1 for r in records)
@@ -73,7 +73,7 @@ def build_sft_trainer(config: TrainConfig, progress: bool = False) -> tuple[Any,
             [as_prompt_completion(r) for r in train],
             [as_prompt_completion(r) for r in held],
         )
-    model, model_info = load_model(config)
+    model, model_info = load_student(config)
 
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
