@@ -37,13 +37,17 @@ def _base_type(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+def _init_fields(cls: type) -> list[tuple[dataclasses.Field[Any], Any]]:
+    """The fields of the dataclass ``cls`` that its constructor takes, with their non-None types."""
+    hints = typing.get_type_hints(cls)
+    return [(f, _base_type(hints[f.name])[0]) for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
     """Add one flag per field of the dataclass ``cls`` (defaults are resolved later)."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in skip or not f.init:
+    for f, tp in _init_fields(cls):
+        if f.name in skip:
             continue
-        tp, _ = _base_type(hints[f.name])
         if dataclasses.is_dataclass(tp):
             add_arguments(parser, tp, skip)  # type: ignore[arg-type]  # nested configs are flattened into one flag set
             continue
@@ -172,12 +176,8 @@ def _flat_names(cls: type) -> set[str]:
 
 def _flat_types(cls: type) -> dict[str, Any]:
     """Every field name (nested configs flattened) -> its non-None type."""
-    hints = typing.get_type_hints(cls)
     types_: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if not f.init:
-            continue
-        tp, _ = _base_type(hints[f.name])
+    for f, tp in _init_fields(cls):
         types_[f.name] = tp
         if dataclasses.is_dataclass(tp):
             types_.update(_flat_types(tp))  # type: ignore[arg-type]
@@ -234,12 +234,8 @@ def check_yaml(path: Path, values: dict[str, Any], known: dict[str, Any]) -> Non
 
 
 def _build(cls: type[C], values: dict[str, Any]) -> C:
-    hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if not f.init:
-            continue
-        tp, _ = _base_type(hints[f.name])
+    for f, tp in _init_fields(cls):
         if dataclasses.is_dataclass(tp):
             nested = dict(values.get(f.name) or {}) if isinstance(values.get(f.name), dict) else {}
             nested.update({k: v for k, v in values.items() if k in _flat_names(tp)})  # type: ignore[arg-type]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from codit.errors import DataError
 from codit.pipelines import templates
 from codit.pipelines.replies import ParseError
 
@@ -40,16 +39,7 @@ def load_template(path: str | Path | None = None) -> str:
     Raises:
         DataError: the file is missing or lacks a placeholder.
     """
-    if path is None:
-        text = templates.load_template("single_grade")
-    else:
-        if not Path(path).is_file():
-            raise DataError(f"grading template {path} does not exist")
-        text = Path(path).read_text(encoding="utf-8")
-    missing = [p for p in PLACEHOLDERS if "{" + p + "}" not in text]
-    if missing:
-        raise DataError(f"grading template {path or 'single_grade.txt'} lacks {missing}")
-    return text
+    return templates.user_template(path, "single_grade", PLACEHOLDERS, "grading")
 
 
 def render(template: str, instruction: str, response: str) -> str:

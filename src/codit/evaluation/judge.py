@@ -21,7 +21,6 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from codit.evaluation.responses import Response, load_responses
 from codit.io.atomic import write_json
 from codit.io.jsonl import read_records
 from codit.io.rundir import Run
+from codit.pipelines.templates import user_template
 from codit.settings import check, setting
 
 PLACEHOLDERS = ("instruction", "response_a", "response_b")
@@ -86,17 +86,12 @@ class Judgment:
 
 
 def load_template(path: str | Path | None = None) -> str:
-    """The judge prompt template: a file, or the built-in ``pairwise_judge.txt``."""
-    if path is None:
-        text = resources.files("codit").joinpath("prompts/pairwise_judge.txt").read_text("utf-8")
-    else:
-        if not Path(path).is_file():
-            raise DataError(f"judge template {path} does not exist")
-        text = Path(path).read_text(encoding="utf-8")
-    missing = [p for p in PLACEHOLDERS if "{" + p + "}" not in text]
-    if missing:
-        raise DataError(f"judge template {path} lacks the placeholders {missing}")
-    return text
+    """The judge prompt template: a file, or the built-in ``pairwise_judge.txt``.
+
+    Raises:
+        DataError: the file is missing or lacks a placeholder.
+    """
+    return user_template(path, "pairwise_judge", PLACEHOLDERS, "judge")
 
 
 def render(template: str, instruction: str, response_a: str, response_b: str) -> str:

@@ -8,7 +8,9 @@ exactly as they are. Not a template language: no loops, no conditions, no escapi
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from importlib import resources
+from pathlib import Path
 
 from codit.errors import DataError
 
@@ -19,6 +21,31 @@ def load_template(name: str) -> str:
     if not path.is_file():
         raise DataError(f"the prompt template {name}.txt is missing from codit/prompts")
     return path.read_text("utf-8")
+
+
+def user_template(
+    path: str | Path | None, builtin: str, placeholders: Sequence[str], kind: str
+) -> str:
+    """A template the user may replace: the file ``path``, else the built-in ``builtin``.
+
+    Args:
+        kind: what the template is for, as the messages name it ("judge", "grading").
+
+    Raises:
+        DataError: the file is missing or lacks one of ``placeholders``.
+    """
+    if path is None:
+        text = load_template(builtin)
+    elif not Path(path).is_file():
+        raise DataError(f"{kind} template {path} does not exist")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    missing = [p for p in placeholders if "{" + p + "}" not in text]
+    if missing:
+        raise DataError(
+            f"{kind} template {path or builtin + '.txt'} lacks the placeholders {missing}"
+        )
+    return text
 
 
 def render(template: str, **values: object) -> str:
