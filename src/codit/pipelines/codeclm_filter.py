@@ -33,7 +33,7 @@ from codit.pipelines.replies import ParseError
 from codit.pipelines.templates import load_template, render
 
 if TYPE_CHECKING:
-    from codit.pipelines.codeclm import CodecLMConfig
+    from codit.pipelines.codeclm_config import CodecLMConfig
 
 
 def contrastive_filter(

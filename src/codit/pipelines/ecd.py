@@ -34,38 +34,28 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from codit.backends.base import GenerationParams, TextBackend
 from codit.backends.cost import Metered
-from codit.backends.spec import BackendConfig
-from codit.config import to_dict
-from codit.errors import ConfigError
 from codit.io.atomic import write_json
 from codit.io.jsonl import read_records
-from codit.io.options import OutputOptions
 from codit.io.records import RecordWriter
 from codit.io.rundir import Run
-from codit.pipelines.constraints import KINDS
+from codit.pipelines.ecd_config import EcdConfig
 from codit.pipelines.ecd_parse import VERDICT_SCHEMA
 from codit.pipelines.ecd_steps import (
-    OPERATION_SETS,
-    OPERATIONS,
     Chain,
     Stage,
     check_chosen,
     check_rejected,
     choose_operation,
     evolve,
-    expand_operations,
     respond,
 )
 from codit.pipelines.llm import open_roles
 from codit.pipelines.outputs import (
-    check_output,
-    check_spec,
     instruction_of,
     model_name,
     read_seed_set,
@@ -77,167 +67,6 @@ from codit.pipelines.outputs import (
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-@dataclass(frozen=True)
-class EcdConfig:
-    """Settings of ``codit ecd``."""
-
-    seeds: str | None = field(
-        default=None,
-        metadata={"help": "seed instructions (JSONL, JSON, CSV, Parquet or a datasets directory)"},
-    )
-    prompt_field: str | None = field(
-        default=None,
-        metadata={"help": "field of the seeds holding the instruction (default: auto)"},
-    )
-    id_field: str | None = field(
-        default=None,
-        metadata={"help": "field of the seeds holding their id (default: id, else a hash)"},
-    )
-    output: str | None = field(
-        default=None,
-        metadata={"help": "JSONL file of preference records (appended to; a rerun resumes)"},
-    )
-    evolver: str | None = field(
-        default=None,
-        metadata={"help": "LLM that evolves the instructions: openai:MODEL@URL or local:MODEL"},
-    )
-    responder: str | None = field(
-        default=None,
-        metadata={"help": "LLM that answers every stage: openai:MODEL@URL or local:MODEL"},
-    )
-    judge: str | None = field(
-        default=None,
-        metadata={"help": "LLM that checks free-form requirements (default: the evolver)"},
-    )
-    rounds: int = field(
-        default=4, metadata={"help": "evolution rounds per seed (Evol-Instruct: 4)"}
-    )
-    verifiable_share: float | None = field(
-        default=None,
-        metadata={
-            "help": "share of rounds that add a verifiable (IFEval) constraint, in [0, 1], the "
-            "other rounds drawn from --operations (default: verifiable is drawn like any other "
-            "listed operation, so never unless listed)"
-        },
-    )
-    constraint_types: tuple[str, ...] = field(
-        default=(),
-        metadata={
-            "help": "IFEval types a verifiable round may add, comma-separated (default: all usable ones)"
-        },
-    )
-    operations: tuple[str, ...] = field(
-        default=OPERATION_SETS["ecd"],
-        metadata={
-            "help": "evolution operations, comma-separated, drawn uniformly each round: ecd (the "
-            "paper's families: content, style, format, reasoning, breadth), evol-instruct "
-            "(constraints, deepen, concretize, reasoning, complicate_input, breadth), single "
-            "names, and verifiable (codit's: an IFEval constraint the last response breaks)"
-        },
-    )
-    judge_chosen: bool = field(
-        default=True,
-        metadata={"help": "ask the judge whether each chosen answer follows its whole instruction"},
-    )
-    temperature: float = field(
-        default=0.7, metadata={"help": "sampling temperature of the evolver and the responder"}
-    )
-    judge_temperature: float = field(
-        default=0.0, metadata={"help": "sampling temperature of the judge"}
-    )
-    max_new_tokens: int = field(
-        default=2048, metadata={"help": "longest reply of any step, in tokens"}
-    )
-    parse_retries: int = field(
-        default=2, metadata={"help": "re-asks of a reply that cannot be parsed or used"}
-    )
-    reask_temperature: float = field(
-        default=0.7,
-        metadata={"help": "lowest temperature of a re-ask (a greedy re-ask repeats itself)"},
-    )
-    seed: int = field(
-        default=0,
-        metadata={"help": "seed of the operation and constraint draws and of the backends"},
-    )
-    limit: int | None = field(default=None, metadata={"help": "read only the first N seeds"})
-    chunk_size: int = field(
-        default=32,
-        metadata={
-            "help": "chains in flight together; a crash loses at most one chunk's unwritten records"
-        },
-    )
-    backend: BackendConfig = field(default_factory=BackendConfig)
-    output_options: OutputOptions = field(default_factory=OutputOptions)
-
-    def __post_init__(self) -> None:
-        names = expand_operations(self.operations)
-        object.__setattr__(self, "operations", names)
-        types = tuple(n.strip() for t in self.constraint_types for n in t.split(",") if n.strip())
-        object.__setattr__(self, "constraint_types", types)
-        problems: list[str] = []
-        if not self.seeds:
-            problems.append("--seeds is required")
-        check_output(self.output, problems)
-        check_spec("--evolver", self.evolver, problems)
-        check_spec("--responder", self.responder, problems)
-        check_spec("--judge", self.judge, problems, required=False)
-        unknown = [n for n in names if n not in OPERATIONS]
-        share = self.verifiable_share
-        if unknown or not names:
-            problems.append(
-                f"--operations takes {', '.join([*OPERATION_SETS, *OPERATIONS])}, "
-                f"not {', '.join(unknown) or 'nothing'}"
-            )
-        elif share is not None and share < 1 and names == ("verifiable",):
-            problems.append(
-                "--verifiable-share below 1 needs another operation in --operations for the other rounds"
-            )
-        strange = [t for t in types if t not in KINDS]
-        if strange:
-            problems.append(
-                f"--constraint-types takes {', '.join(KINDS)}, not {', '.join(strange)}"
-            )
-        if share is not None and not 0 <= share <= 1:
-            problems.append(f"--verifiable-share must be in [0, 1], not {share}")
-        for name in ("rounds", "max_new_tokens", "chunk_size"):
-            if getattr(self, name) < 1:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}"
-                )
-        for name in ("temperature", "judge_temperature", "reask_temperature", "parse_retries"):
-            if getattr(self, name) < 0:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be at least 0, not {getattr(self, name)}"
-                )
-        if self.limit is not None and self.limit < 1:
-            problems.append(f"--limit must be at least 1, not {self.limit}")
-        if problems:
-            raise ConfigError(problems)
-
-    @property
-    def verifiable_rounds(self) -> float:
-        """The chance that a round adds a verifiable constraint."""
-        if self.verifiable_share is not None:
-            return self.verifiable_share
-        return self.operations.count("verifiable") / max(1, len(self.operations))
-
-    @property
-    def judge_spec(self) -> str:
-        return str(self.judge or self.evolver)
-
-    def settings(self) -> dict[str, Any]:
-        """What shapes the records: a rerun into the same output must keep these."""
-        values = to_dict(self)
-        for name in ("output", "backend", "chunk_size", "output_options"):
-            values.pop(name)
-        values.update(
-            evolver=model_name(str(self.evolver)),
-            responder=model_name(str(self.responder)),
-            judge=model_name(self.judge_spec),
-        )
-        return values
 
 
 def run_ecd(

@@ -33,7 +33,7 @@ from codit.pipelines.replies import ParseError
 from codit.pipelines.templates import load_template, render
 
 if TYPE_CHECKING:
-    from codit.pipelines.ecd import EcdConfig
+    from codit.pipelines.ecd_config import EcdConfig
 
 
 # ECD's own families of evolution, as its abstract names them (content, style, format,
