@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -40,10 +39,8 @@ from typing import Any
 from codit.backends.base import TextBackend
 from codit.backends.cost import Metered
 from codit.errors import DataError
-from codit.io.atomic import write_json
 from codit.io.jsonl import read_records
 from codit.io.records import RecordWriter
-from codit.io.rundir import Run
 from codit.pipelines.codeclm_config import CodecLMConfig
 from codit.pipelines.codeclm_filter import contrastive_filter
 from codit.pipelines.codeclm_parse import Metadata, Rubric
@@ -56,15 +53,12 @@ from codit.pipelines.codeclm_steps import (
     self_rubrics,
     write_pool,
 )
-from codit.pipelines.llm import open_roles
 from codit.pipelines.outputs import (
     distribution,
     model_name,
-    read_seed_set,
     side,
-    stop_checking,
-    with_cache,
 )
+from codit.pipelines.prompted import PromptedRun, prompted_run
 
 log = logging.getLogger(__name__)
 
@@ -90,80 +84,62 @@ def run_codeclm(
     Raises:
         BackendError: a backend failed for good; every finished call and record is kept.
     """
-    started = time.time()
-    output = Path(str(config.output))
-    seed_set = read_seed_set(config)
-    seeds = seed_set.records
-    run = Run(
-        output,
-        "codeclm",
-        config.settings(),
-        config,
-        options=config.output_options,
-        records=(output, side(output, "pool"), side(output, "dropped")),
-    )
-    with run:
-        run.skip(seed_set.invalid)
-        run.manifest["models"] = {
-            "strong": model_name(str(config.strong)),
-            "target": model_name(str(config.target)),
-        }
-        roles = open_roles(
-            {
-                "strong": str(config.strong),
-                "judge": str(config.strong),
-                "target": str(config.target),
-            },
-            with_cache(config.backend, output),
-            backends,
-        )
-        progress = stop_checking(run, on_progress)
-        stages: dict[str, Any] = {"seeds": len(seeds), "invalid_seeds": len(seed_set.invalid)}
-        unparsable: Counter[str] = Counter()
+    stages: dict[str, Any] = {}
+    unparsable: Counter[str] = Counter()
+
+    def work(opened: PromptedRun) -> None:
+        output, roles, progress = opened.output, opened.roles, opened.progress
+        seeds = opened.seeds.records
+        stages.update(seeds=len(seeds), invalid_seeds=len(opened.seeds.invalid))
         writers = {
-            "errors": run.errors,
-            "dropped": run.writer(side(output, "dropped")),
-            "kept": run.records,
+            "errors": opened.run.errors,
+            "dropped": opened.run.writer(side(output, "dropped")),
+            "kept": opened.run.records,
         }
-        complete = False
-        try:
-            # 1-2. Encode the seeds and augment the metadata pool (or read the pool a run wrote).
-            pool_path = side(output, "pool")
-            if pool_path.exists():
-                pool = read_pool(pool_path)
-                stages["pool"] = {"size": len(pool), "read_from": str(pool_path)}
-            else:
-                encoded = encode(
-                    roles["strong"], seeds, config, writers["errors"], unparsable, progress
-                )
-                stages["encode"] = {
-                    "asked": len(seeds),
-                    "labelled": len(encoded),
-                    "failed": len(seeds) - len(encoded),
-                }
-                pool, stages["pool"] = augment(encoded, config, metadata_filter)
-                write_pool(pool_path, pool, stages["pool"]["from_seeds"])
-            if not pool:
-                raise DataError(
-                    f"no seed of {config.seeds} could be labelled with metadata; see {side(output, 'errors')}"
-                )
-            if not config.pool_only:
-                synthesize(pool, roles, config, writers, stages, unparsable, progress)
-            complete = True
-        finally:
-            report = build_report(
-                output, config, stages, unparsable, roles, complete, time.time() - started
+        # 1-2. Encode the seeds and augment the metadata pool (or read the pool a run wrote).
+        pool_path = side(output, "pool")
+        if pool_path.exists():
+            pool = read_pool(pool_path)
+            stages["pool"] = {"size": len(pool), "read_from": str(pool_path)}
+        else:
+            encoded = encode(
+                roles["strong"], seeds, config, writers["errors"], unparsable, progress
             )
-            write_json(side(output, "report", ".json"), report)
-            run.entry["kept"] = report["records"]["kept"]
-        run.finish()
-    log.info(
-        "codeclm: %d records kept in %s (%s)",
-        report["records"]["kept"],
-        output,
-        "complete" if complete else "stopped early; rerun to resume",
+            stages["encode"] = {
+                "asked": len(seeds),
+                "labelled": len(encoded),
+                "failed": len(seeds) - len(encoded),
+            }
+            pool, stages["pool"] = augment(encoded, config, metadata_filter)
+            write_pool(pool_path, pool, stages["pool"]["from_seeds"])
+        if not pool:
+            raise DataError(
+                f"no seed of {config.seeds} could be labelled with metadata; see {side(output, 'errors')}"
+            )
+        if not config.pool_only:
+            synthesize(pool, roles, config, writers, stages, unparsable, progress)
+
+    def report(opened: PromptedRun, complete: bool, seconds: float) -> dict[str, Any]:
+        return build_report(
+            opened.output, config, stages, unparsable, opened.roles, complete, seconds
+        )
+
+    return prompted_run(
+        "codeclm",
+        config,
+        models={"strong": model_name(str(config.strong)), "target": model_name(str(config.target))},
+        specs={
+            "strong": str(config.strong),
+            "judge": str(config.strong),
+            "target": str(config.target),
+        },
+        sides=("pool", "dropped"),
+        work=work,
+        report=report,
+        count=("kept", "records kept"),
+        backends=backends,
+        on_progress=on_progress,
     )
-    return report
 
 
 def synthesize(

@@ -31,18 +31,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from codit.backends.base import GenerationParams, TextBackend
 from codit.backends.cost import Metered
-from codit.io.atomic import write_json
 from codit.io.jsonl import read_records
+from codit.io.prompts import PromptRecord
 from codit.io.records import RecordWriter
-from codit.io.rundir import Run
 from codit.pipelines.ecd_config import EcdConfig
 from codit.pipelines.ecd_parse import VERDICT_SCHEMA
 from codit.pipelines.ecd_steps import (
@@ -54,19 +51,15 @@ from codit.pipelines.ecd_steps import (
     evolve,
     respond,
 )
-from codit.pipelines.llm import open_roles
 from codit.pipelines.outputs import (
+    Progress,
     instruction_of,
     model_name,
-    read_seed_set,
     side,
-    stop_checking,
-    with_cache,
 )
+from codit.pipelines.prompted import PromptedRun, prompted_run
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 def run_ecd(
@@ -88,73 +81,51 @@ def run_ecd(
     Raises:
         BackendError: a backend failed for good; every finished call and record is kept.
     """
-    started = time.time()
-    output = Path(str(config.output))
-    seed_set = read_seed_set(config)
-    seeds = seed_set.records
     models = {
         "evolver": model_name(str(config.evolver)),
         "responder": model_name(str(config.responder)),
         "judge": model_name(config.judge_spec),
     }
     names = ("sft", "dropped", "chains")
-    run = Run(
-        output,
-        "ecd",
-        config.settings(),
-        config,
-        options=config.output_options,
-        records=(output, *(side(output, n) for n in names)),
-    )
-    with run:
-        run.skip(seed_set.invalid)
-        run.manifest["models"] = models
-        roles = open_roles(
-            {
-                "evolver": str(config.evolver),
-                "responder": str(config.responder),
-                "judge": config.judge_spec,
-            },
-            with_cache(config.backend, output),
-            backends,
+    todo: list[PromptRecord] = []
+
+    def work(opened: PromptedRun) -> None:
+        writers = {name: opened.run.writer(side(opened.output, name)) for name in names}
+        writers["errors"] = opened.run.errors
+        writers["pairs"] = opened.run.records
+        todo.extend(s for s in opened.seeds.records if s.id not in writers["chains"].ids)
+        for start in range(0, len(todo), config.chunk_size):
+            chains = [
+                Chain(s.id, [Stage(0, instruction_of(s), "", "seed", [])])
+                for s in todo[start : start + config.chunk_size]
+            ]
+            evolve_chains(chains, opened.roles, config, writers, models)
+            for chain in chains:
+                writers["chains"].write(_chain_record(chain))
+            opened.progress("chains", min(start + config.chunk_size, len(todo)), len(todo))
+
+    def report(opened: PromptedRun, complete: bool, seconds: float) -> dict[str, Any]:
+        seeds = len(opened.seeds.records)
+        return build_report(
+            opened.output, config, opened.roles, complete, seeds, seeds - len(todo), seconds
         )
-        progress = stop_checking(run, on_progress)
-        writers = {name: run.writer(side(output, name)) for name in names}
-        writers["errors"] = run.errors
-        writers["pairs"] = run.records
-        todo = [s for s in seeds if s.id not in writers["chains"].ids]
-        complete = False
-        try:
-            for start in range(0, len(todo), config.chunk_size):
-                chains = [
-                    Chain(s.id, [Stage(0, instruction_of(s), "", "seed", [])])
-                    for s in todo[start : start + config.chunk_size]
-                ]
-                evolve_chains(chains, roles, config, writers, models)
-                for chain in chains:
-                    writers["chains"].write(_chain_record(chain))
-                progress("chains", min(start + config.chunk_size, len(todo)), len(todo))
-            complete = True
-        finally:
-            report = build_report(
-                output,
-                config,
-                roles,
-                complete,
-                len(seeds),
-                len(seeds) - len(todo),
-                time.time() - started,
-            )
-            write_json(side(output, "report", ".json"), report)
-            run.entry["pairs"] = report["records"]["pairs"]
-        run.finish()
-    log.info(
-        "ecd: %d pairs in %s (%s)",
-        report["records"]["pairs"],
-        output,
-        "complete" if complete else "stopped early; rerun to resume",
+
+    return prompted_run(
+        "ecd",
+        config,
+        models=models,
+        specs={
+            "evolver": str(config.evolver),
+            "responder": str(config.responder),
+            "judge": config.judge_spec,
+        },
+        sides=names,
+        work=work,
+        report=report,
+        count=("pairs", "pairs"),
+        backends=backends,
+        on_progress=on_progress,
     )
-    return report
 
 
 def evolve_chains(
