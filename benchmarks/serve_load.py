@@ -3,7 +3,7 @@
 Starts ``codit serve`` as a subprocess (its own process, as in production), then, in turn and
 ``--repeats`` times, decodes the prompts
 
-- ``offline``: in this process with the engine through ``generation.run.complete`` (the code
+- ``offline``: in this process with the engine through ``generation.completions.complete`` (the code
   path of ``codit generate``, without the files), at the server's batch size;
 - ``server``: ``--clients`` threads posting greedy chat requests (``http.client``, one
   keep-alive connection each, streamed with ``--stream``) until every prompt is answered;
@@ -43,7 +43,7 @@ def prompts(n: int) -> list[str]:
 def offline(args: argparse.Namespace, texts: list[str]) -> tuple[float, int]:
     from codit.decoding.config import DecodingConfig
     from codit.decoding.engine import PairEngine
-    from codit.generation.run import complete
+    from codit.generation.completions import complete
     from codit.models.pair import load_pair
 
     global _PAIR

@@ -236,6 +236,19 @@ def test_bad_inputs_are_data_errors(tmp_path: Path) -> None:
         load_responses(no_response)
 
 
+def test_config_errors_are_collected_in_one_wording() -> None:
+    from codit.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        IFEvalConfig(responses="r.jsonl", model="m", limit=0, max_new_tokens=0)
+    assert info.value.problems == [
+        "--limit must be >= 1, got 0",
+        "--max-new-tokens must be >= 1, got 0",
+        "--output is required",
+        "give exactly one of --responses FILE and --model MODEL",
+    ]
+
+
 def test_cli_needs_exactly_one_source(
     small_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

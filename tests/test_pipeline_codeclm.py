@@ -401,8 +401,8 @@ def test_config_errors_are_collected() -> None:
         "--strong is required",
         "--target:",
         "--output must be a .jsonl",
-        "--gap-threshold",
-        "--max-iterations",
+        "--gap-threshold must be >= 0, got -1",
+        "--max-iterations must be >= 1, got 0",
     ):
         assert part in message
 

@@ -339,7 +339,7 @@ def test_config_errors_are_collected() -> None:
         "--responder is required",
         "--operations",
         "widen",
-        "--verifiable-share",
+        "--verifiable-share must be in [0, 1], got 2",
         "--constraint-types",
         "--judge",
     ):
@@ -383,7 +383,7 @@ def test_cli_help_run_and_errors(
     pairs = records(out)
     assert pairs and all(p["meta"]["models"]["judge"] == "openai:judge" for p in pairs)
     assert main(["ecd", "--seeds", "x.jsonl", "--rounds", "0"]) == 2
-    assert "--rounds must be at least 1" in capsys.readouterr().err
+    assert "--rounds must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_local_responder_through_codits_engine(

@@ -99,15 +99,36 @@ def test_ray_run_resumes_and_equals_a_local_run(local_ray, local_run, pair_dirs,
     assert manifest["config"]["distributed"]["num_workers"] == 2
 
 
+def crash_once_after(key: str, marker: Path) -> type:
+    """A ``PairWorker`` that exits on the spot, as a lost node would, once it has decoded ``key``.
+
+    It touches ``marker`` first, so its restarted self goes on. Defined here, in a function, so
+    that Ray ships the class to its workers by value: production code holds no test hook.
+    """
+    import os
+
+    from codit.distributed.ray_generate import PairWorker
+
+    class CrashOnce(PairWorker):
+        def complete(self, conversations):
+            done = super().complete(conversations)
+            if any(c.key == key for c in done[1]) and not marker.exists():
+                marker.touch()
+                os._exit(1)  # no cleanup, no exception: the batch is done but never returned
+            return done
+
+    return CrashOnce
+
+
 @needs_ray
 def test_a_worker_killed_midway_is_replaced_and_every_id_is_written_once(
     local_ray, local_run, pair_dirs, tmp_path, monkeypatch
 ):
-    from codit.distributed.ray_generate import CRASH_ONCE_FOR_TESTS
+    import codit.distributed.ray_generate as ray_generate
 
     inp, expected = local_run
     marker = tmp_path / "crashed"
-    monkeypatch.setenv(CRASH_ONCE_FOR_TESTS, f"q4@{marker}")  # its worker exits after decoding q4
+    monkeypatch.setattr(ray_generate, "PairWorker", crash_once_after("q4", marker))
     out = tmp_path / "ray.jsonl"
     assert main(gen_args(pair_dirs, inp, out, *RAY)) == 0
     assert marker.exists(), "the injected failure did not happen"
@@ -115,6 +136,46 @@ def test_a_worker_killed_midway_is_replaced_and_every_id_is_written_once(
     assert sorted(ids) == sorted(expected) and len(ids) == len(set(ids))
     assert {r["id"]: r for r in read(out)} == expected
     assert not out.with_suffix(".errors.jsonl").read_text()
+
+
+@needs_ray
+def test_prompts_reach_the_workers_in_bounded_tasks(local_ray, local_run, pair_dirs, monkeypatch):
+    """The driver pulls prompts only as tasks leave: 2 workers x 1 task x 2 prompts at a time."""
+    import codit.distributed.ray_generate as ray_generate
+    from codit.decoding.config import DecodingConfig
+    from codit.distributed.config import RayConfig
+    from codit.generation.config import GenerateConfig
+
+    monkeypatch.setattr(ray_generate, "BATCHES_PER_TASK", 1)  # a task = one batch of 2
+    monkeypatch.setattr(ray_generate, "TASKS_PER_WORKER", 1)
+    inp, expected = local_run
+    config = GenerateConfig(
+        instruct=str(pair_dirs[0]),
+        base=str(pair_dirs[1]),
+        input=str(inp),
+        output="unused.jsonl",
+        decoding=DecodingConfig(max_new_tokens=8, temperature=0.0),
+        batch_size=2,
+        device="cpu",
+        distributed=RayConfig(ray=True, num_workers=2),
+    )
+    pulled: list[str] = []
+
+    def conversations():
+        for key, record in expected.items():
+            pulled.append(key)
+            yield key, record["messages"][:1]
+
+    models: list[dict] = []
+    in_flight = []
+    texts = {}
+    for done in ray_generate.ray_completions(config, conversations(), N, models.append):
+        in_flight.append(len(pulled) - len(texts))
+        texts[done.key] = done.text
+    assert in_flight[0] == 4  # 2 tasks of 2 out when the first one comes back
+    assert max(in_flight) <= 4 and len(pulled) == N
+    assert texts == {key: r["messages"][-1]["content"] for key, r in expected.items()}
+    assert len(models) == 1 and models[0]["base"]["path"] == str(pair_dirs[1])
 
 
 @needs_ray

@@ -1,35 +1,34 @@
 """Generation on a pool of Ray workers: the same engine, one model pair per worker.
 
-The prompts still to answer (``generation.run`` has already dropped the finished ids) become a
-Ray dataset. ``map_batches`` hands batches of them to a fixed pool of ``PairWorker`` actors;
-each loads the instruct model (and, in codit mode, its base) once, on its own GPUs, and decodes
-its batches with ``PairEngine`` exactly as a local run does. Finished batches stream back to the
-driver in the order they finish, and ``generation.run`` writes them: the driver is the only
-writer, so the output never depends on which worker, or which node, made a record.
+The prompts still to answer (``generation.run`` has already dropped the finished ids) arrive as
+a stream and leave for the workers in tasks of a few engine batches each: a fixed pool of
+``PairWorker`` actors, each holding the instruct model (and, in codit mode, its base) loaded
+once on its own GPUs, decodes its tasks with ``PairEngine`` exactly as a local run does. At most
+``TASKS_PER_WORKER`` tasks per worker are out at once, so the driver holds only the prompts in
+flight, however long the input. Finished tasks come back in the order they finish, and
+``generation.run`` writes them: the driver is the only writer, so the output never depends on
+which worker, or which node, made a record.
 
-Fault tolerance is Ray Data's: an actor that dies is restarted (it loads its models again) and
-the batch it held is retried, without limit (Ray Data's defaults for actor pools). A batch's
-results leave its worker only when the whole batch is done, so a dead worker's half-done batch
-is simply redone; the driver still skips an id it has already written.
+Fault tolerance is Ray's: an actor that dies is restarted (it loads its models again) and the
+tasks it held are retried, without limit. A task's results leave its worker only when the whole
+task is done, so a dead worker's half-done task is simply redone; the driver still skips an id
+it has already written. An exception in the engine is not retried: it ends the run.
 
 This module is imported only when a run asks for Ray; it is not a scheduler of its own.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import re
 import socket
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from itertools import islice
 from typing import Any
 
-import pyarrow as pa
 import ray
-import ray.data
 
 from codit.decoding.engine import Completion
 from codit.distributed.config import RayConfig
@@ -42,40 +41,32 @@ log = logging.getLogger(__name__)
 # worker costs little and that the last tasks of a run end together.
 BATCHES_PER_TASK = 4
 
-# Test-only fault injection: "<record id>@<marker file>" makes the worker that finishes that
-# record exit on the spot, as a lost node would, unless the marker file exists (it creates it
-# first, so its restarted self goes on). Read on the driver and handed to the workers.
-CRASH_ONCE_FOR_TESTS = "CODIT_TEST_CRASH_WORKER_ONCE"
+# Tasks out per worker: the one it decodes and the next, queued on it so that it never waits
+# for the driver. This bounds the prompts in flight to num_workers x 2 tasks.
+TASKS_PER_WORKER = 2
 
 # The last line of a Python traceback, as Ray passes a worker's exception on.
 ERROR_LINE = re.compile(r"^\s*[\w.]+(Error|Exception): ")
 
-RESULTS = pa.schema(
-    [
-        ("id", pa.string()),
-        ("text", pa.string()),
-        ("finish_reason", pa.string()),
-        ("prompt_tokens", pa.int64()),
-        ("completion_tokens", pa.int64()),
-        ("error", pa.string()),
-        ("models", pa.string()),  # the worker's ModelPair.info(), as JSON, for the manifest
-    ]
-)
+Conversation = tuple[str, list[dict[str, str]]]
 
 
 def ray_completions(
     config: GenerateConfig,
-    conversations: dict[str, list[dict[str, str]]],
+    conversations: Iterable[Conversation],
+    total: int,
     record_models: Callable[[dict[str, Any]], None],
 ) -> Iterator[Completion]:
-    """Decode the conversations (record id -> messages) on Ray; completions stream back by batch.
+    """Decode the (record id, messages) pairs on Ray; completions stream back by task.
 
     The pair is checked from its tokenizers and configs here, before any worker starts. Without
     ``--ray-address`` a local Ray instance is started, and stopped when the stream ends.
+    ``conversations`` is read lazily, a task at a time, as workers take them.
 
     Args:
         config: the run settings; ``config.distributed`` says where and on how many workers.
         conversations: the prompts still to answer.
+        total: how many there are (sets the task size when there are few).
         record_models: called once, with the models' facts from the first worker to report.
 
     Raises:
@@ -95,33 +86,25 @@ def ray_completions(
     except ConfigError:
         ray.shutdown()
         raise
-    rows_per_task = min(
-        BATCHES_PER_TASK * config.batch_size, math.ceil(len(conversations) / settings.num_workers)
+    rows_per_task = max(
+        1, min(BATCHES_PER_TASK * config.batch_size, math.ceil(total / settings.num_workers))
     )
-    pending = ray.data.from_items(
-        [{"id": key, "messages": json.dumps(messages)} for key, messages in conversations.items()]
-    )
-    results = pending.map_batches(
-        PairWorker,
-        fn_constructor_kwargs={
-            "config": config,
-            "crash_once": os.environ.get(CRASH_ONCE_FOR_TESTS),
-        },
-        batch_size=rows_per_task,
-        batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=settings.num_workers),
-        num_cpus=settings.cpus_per_worker,
-        num_gpus=settings.gpus_per_worker,
-    )
-    results.context.enable_progress_bars = False  # the CLI draws its own
-    results.context.print_on_execution_start = False
+    actor = ray.remote(max_restarts=-1, max_task_retries=-1)(PairWorker)
+    workers = [
+        actor.options(num_cpus=settings.cpus_per_worker, num_gpus=settings.gpus_per_worker).remote(
+            config
+        )
+        for _ in range(settings.num_workers)
+    ]
     log.info(
         "decoding %d prompts on %d Ray workers, %d per task",
-        len(conversations),
+        total,
         settings.num_workers,
         rows_per_task,
     )
-    return _stream(results, record_models, started_here)
+    stream = iter(conversations)
+    tasks = iter(lambda: list(islice(stream, rows_per_task)), [])
+    return _stream(workers, tasks, record_models, started_here)
 
 
 def connect(settings: RayConfig) -> bool:
@@ -182,30 +165,41 @@ def check_gpus(settings: RayConfig, local: bool) -> None:
 
 
 def _stream(
-    results: ray.data.Dataset, record_models: Callable[[dict[str, Any]], None], started_here: bool
+    workers: list[Any],
+    tasks: Iterator[list[Conversation]],
+    record_models: Callable[[dict[str, Any]], None],
+    started_here: bool,
 ) -> Iterator[Completion]:
+    """Keep every worker ``TASKS_PER_WORKER`` tasks deep; yield each task's rows as it ends."""
+    out: dict[Any, int] = {}  # task -> the worker it went to
+    load = [0] * len(workers)
     reported = False
     try:
-        for row in results.iter_rows():
+        while True:
+            while len(out) < TASKS_PER_WORKER * len(workers):
+                task = next(tasks, None)
+                if task is None:
+                    break
+                worker = load.index(min(load))
+                out[workers[worker].complete.remote(task)] = worker
+                load[worker] += 1
+            if not out:
+                return
+            [ready], _ = ray.wait(list(out), num_returns=1)
+            load[out.pop(ready)] -= 1
+            models, completions = ray.get(ready)
             if not reported:
-                record_models(json.loads(row["models"]))
+                record_models(models)
                 reported = True
-            # The token ids stay on the worker; a record needs only the text and the counts.
-            yield Completion(
-                str(row["id"]),
-                str(row["text"]),
-                [],
-                str(row["finish_reason"]),
-                int(row["prompt_tokens"]),
-                int(row["completion_tokens"]),
-                row["error"],
-            )
+            yield from completions
     except ray.exceptions.RayError as err:
         raise BackendError(
             f"a Ray worker failed ({worker_error(err)}); the records written so far "
             "are kept, rerun the same command to resume"
         ) from err
     finally:
+        for worker in workers:
+            ray.kill(worker)
         if started_here:
             ray.shutdown()
 
@@ -217,18 +211,17 @@ def worker_error(err: Exception) -> str:
 
 
 class PairWorker:
-    """A Ray actor holding one model pair; completes batches of prompts with ``PairEngine``.
+    """A Ray actor holding one model pair; completes tasks of prompts with ``PairEngine``.
 
     Args:
         config: the run settings (models, devices, decoding, the engine's batch size).
-        crash_once: test-only fault injection, see ``CRASH_ONCE_FOR_TESTS``.
     """
 
-    def __init__(self, config: GenerateConfig, crash_once: str | None = None):
+    def __init__(self, config: GenerateConfig):
         import torch
         import transformers
 
-        from codit.generation.run import load_run_pair, pair_engine
+        from codit.generation.completions import load_run_pair, pair_engine
 
         transformers.logging.disable_progress_bar()  # a worker's bars would interleave in the driver's log
         if config.distributed.gpus_per_worker == 0:
@@ -236,35 +229,16 @@ class PairWorker:
         self.config = config
         self.pair = load_run_pair(config)
         self.engine = pair_engine(self.pair, config)
-        self.models = json.dumps(self.pair.info(), default=str)
-        self.crash_once = crash_once
+        self.models = self.pair.info()
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        from codit.generation.run import complete
+    def complete(
+        self, conversations: list[Conversation]
+    ) -> tuple[dict[str, Any], list[Completion]]:
+        """(the models' facts, one completion per conversation), once all of them are done."""
+        from codit.generation.completions import complete
 
-        conversations = [(row["id"], json.loads(row["messages"])) for row in batch.to_pylist()]
-        rows = []
-        for done in complete(
+        done = complete(
             self.engine, self.pair.tokenizer, conversations, self.config.chat_template_kwargs
-        ):
-            if self.crash_once:
-                _crash_once_for_tests(self.crash_once, done.key)
-            rows.append(
-                {
-                    "id": done.key,
-                    "text": done.text,
-                    "finish_reason": done.finish_reason,
-                    "prompt_tokens": done.prompt_tokens,
-                    "completion_tokens": done.completion_tokens,
-                    "error": done.error,
-                    "models": self.models,
-                }
-            )
-        return pa.Table.from_pylist(rows, schema=RESULTS)
-
-
-def _crash_once_for_tests(spec: str, key: str) -> None:
-    target, _, marker = spec.partition("@")
-    if key == target and not Path(marker).exists():
-        Path(marker).touch()
-        os._exit(1)  # no cleanup, no exception: the way a worker dies when its node is lost
+        )
+        # The token ids stay here; a record needs only the text and the counts.
+        return self.models, [replace(c, token_ids=[]) for c in done]

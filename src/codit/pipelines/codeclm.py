@@ -31,23 +31,17 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from codit.backends.base import TextBackend
 from codit.backends.cost import Metered
-from codit.backends.spec import BackendConfig
-from codit.config import to_dict
-from codit.errors import ConfigError, DataError
-from codit.io.atomic import write_json
+from codit.errors import DataError
 from codit.io.jsonl import read_records
-from codit.io.options import OutputOptions
 from codit.io.records import RecordWriter
-from codit.io.rundir import Run
+from codit.pipelines.codeclm_config import CodecLMConfig
 from codit.pipelines.codeclm_filter import contrastive_filter
 from codit.pipelines.codeclm_parse import Metadata, Rubric
 from codit.pipelines.codeclm_steps import (
@@ -59,204 +53,14 @@ from codit.pipelines.codeclm_steps import (
     self_rubrics,
     write_pool,
 )
-from codit.pipelines.llm import open_roles
 from codit.pipelines.outputs import (
-    check_output,
-    check_spec,
     distribution,
     model_name,
-    read_seed_set,
     side,
-    stop_checking,
-    with_cache,
 )
+from codit.pipelines.prompted import PromptedRun, prompted_run
 
 log = logging.getLogger(__name__)
-
-JUDGE_FORMATS = ("scores", "explained")
-
-
-@dataclass(frozen=True)
-class CodecLMConfig:
-    """Settings of ``codit codeclm``.
-
-    The defaults follow the paper where it gives a value (theta 3, 4 iterations, 4 rubrics, a
-    pool of about 200, at most 3 skills, temperature 0.7 for the writing steps and 0 for the
-    judge, a judge that answers with one line of two scores, 2048 tokens); the budget counts
-    basic instructions unless ``num_pairs`` is set (``--config codeclm-paper`` sets it).
-    docs/methods/codeclm.md lists each setting against the paper.
-    """
-
-    strong: str | None = field(
-        default=None,
-        metadata={
-            "help": "strong LLM that writes, answers and judges: openai:MODEL@URL or local:MODEL"
-        },
-    )
-    target: str | None = field(
-        default=None,
-        metadata={"help": "target LLM to tailor the data to: openai:MODEL@URL or local:MODEL"},
-    )
-    seeds: str | None = field(
-        default=None,
-        metadata={"help": "seed instructions (JSONL, JSON, CSV, Parquet or a datasets directory)"},
-    )
-    prompt_field: str | None = field(
-        default=None,
-        metadata={"help": "field of the seeds holding the instruction (default: auto)"},
-    )
-    id_field: str | None = field(
-        default=None,
-        metadata={"help": "field of the seeds holding their id (default: id, else a hash)"},
-    )
-    output: str | None = field(
-        default=None, metadata={"help": "JSONL file of SFT records (appended to; a rerun resumes)"}
-    )
-    num_instructions: int = field(
-        default=500,
-        metadata={
-            "help": "basic instructions to write in all, in one pass over the pool "
-            "(ignored with --num-pairs)"
-        },
-    )
-    num_pairs: int | None = field(
-        default=None,
-        metadata={
-            "help": "kept pairs to make (the paper's budgets, 500 to 8000, count these): new "
-            "instructions are decoded from the pool until this many are kept or the pool is spent"
-        },
-    )
-    max_top_ups: int = field(
-        default=8,
-        metadata={
-            "help": "with --num-pairs, most extra decoding passes over the pool (codit's bound)"
-        },
-    )
-    limit: int | None = field(default=None, metadata={"help": "read only the first N seeds"})
-    max_skills: int = field(default=3, metadata={"help": "most skills in one seed's metadata"})
-    pool_size: int = field(default=200, metadata={"help": "metadata entries after augmentation"})
-    min_combination_skills: int = field(
-        default=1, metadata={"help": "fewest skills in a sampled metadata entry"}
-    )
-    max_combination_skills: int = field(
-        default=3, metadata={"help": "most skills in a sampled metadata entry"}
-    )
-    num_rubrics: int = field(
-        default=4, metadata={"help": "rubric/action pairs per metadata entry (Self-Rubrics)"}
-    )
-    max_iterations: int = field(
-        default=4, metadata={"help": "most rounds per instruction; writing it counts as the first"}
-    )
-    gap_threshold: float = field(
-        default=3.0, metadata={"help": "theta: keep a pair when |S(strong) - S(target)| exceeds it"}
-    )
-    swap_order: bool = field(
-        default=True, metadata={"help": "judge twice with the answers' order swapped and average"}
-    )
-    keep_target_wins: bool = field(
-        default=True,
-        metadata={"help": "keep (instruction, target answer) when the gap is below -theta"},
-    )
-    temperature: float = field(
-        default=0.7,
-        metadata={
-            "help": "sampling temperature of metadata, instructions, Self-Rubrics, improvements "
-            "and answers (the paper: 0.7 for the first three)"
-        },
-    )
-    judge_temperature: float = field(
-        default=0.0, metadata={"help": "sampling temperature of the judge (the paper: 0)"}
-    )
-    judge_format: str = field(
-        default="scores",
-        metadata={
-            "help": "scores: one line with the two scores (the paper's judge prompt); explained: "
-            "a short explanation first, then the scores (JSON)",
-            "choices": JUDGE_FORMATS,
-        },
-    )
-    max_new_tokens: int = field(
-        default=2048, metadata={"help": "longest reply of any step, in tokens"}
-    )
-    parse_retries: int = field(
-        default=2, metadata={"help": "re-asks of a reply that cannot be parsed"}
-    )
-    reask_temperature: float = field(
-        default=0.7,
-        metadata={"help": "lowest temperature of a re-ask (a greedy re-ask repeats itself)"},
-    )
-    seed: int = field(
-        default=0,
-        metadata={"help": "seed of the pool sampling, the action choice and the backends"},
-    )
-    chunk_size: int = field(
-        default=64,
-        metadata={
-            "help": "instructions in flight together; a crash loses at most one chunk's unwritten records"
-        },
-    )
-    pool_only: bool = field(
-        default=False,
-        metadata={"help": "stop after writing the metadata pool (OUTPUT.pool.jsonl), to review it"},
-    )
-    backend: BackendConfig = field(default_factory=BackendConfig)
-    output_options: OutputOptions = field(default_factory=OutputOptions)
-
-    def __post_init__(self) -> None:
-        problems: list[str] = []
-        check_spec("--strong", self.strong, problems)
-        check_spec("--target", self.target, problems)
-        if not self.seeds:
-            problems.append("--seeds is required")
-        check_output(self.output, problems)
-        for name in (
-            "num_instructions",
-            "max_skills",
-            "pool_size",
-            "min_combination_skills",
-            "num_rubrics",
-            "max_iterations",
-            "max_new_tokens",
-            "chunk_size",
-        ):
-            if getattr(self, name) < 1:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}"
-                )
-        if self.max_combination_skills < self.min_combination_skills:
-            problems.append("--max-combination-skills must be at least --min-combination-skills")
-        for name in (
-            "gap_threshold",
-            "temperature",
-            "judge_temperature",
-            "reask_temperature",
-            "parse_retries",
-        ):
-            if getattr(self, name) < 0:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be at least 0, not {getattr(self, name)}"
-                )
-        if self.limit is not None and self.limit < 1:
-            problems.append(f"--limit must be at least 1, not {self.limit}")
-        if self.num_pairs is not None and self.num_pairs < 1:
-            problems.append(f"--num-pairs must be at least 1, not {self.num_pairs}")
-        if self.max_top_ups < 0:
-            problems.append(f"--max-top-ups must be at least 0, not {self.max_top_ups}")
-        if self.judge_format not in JUDGE_FORMATS:
-            problems.append(
-                f"--judge-format must be one of {', '.join(JUDGE_FORMATS)}, not {self.judge_format!r}"
-            )
-        if problems:
-            raise ConfigError(problems)
-
-    def settings(self) -> dict[str, Any]:
-        """What shapes the records: a rerun into the same output must keep these."""
-        values = to_dict(self)
-        for name in ("output", "backend", "chunk_size", "pool_only", "output_options"):
-            values.pop(name)
-        values["strong"] = model_name(str(self.strong))
-        values["target"] = model_name(str(self.target))
-        return values
 
 
 def run_codeclm(
@@ -280,80 +84,62 @@ def run_codeclm(
     Raises:
         BackendError: a backend failed for good; every finished call and record is kept.
     """
-    started = time.time()
-    output = Path(str(config.output))
-    seed_set = read_seed_set(config)
-    seeds = seed_set.records
-    run = Run(
-        output,
-        "codeclm",
-        config.settings(),
-        config,
-        options=config.output_options,
-        records=(output, side(output, "pool"), side(output, "dropped")),
-    )
-    with run:
-        run.skip(seed_set.invalid)
-        run.manifest["models"] = {
-            "strong": model_name(str(config.strong)),
-            "target": model_name(str(config.target)),
-        }
-        roles = open_roles(
-            {
-                "strong": str(config.strong),
-                "judge": str(config.strong),
-                "target": str(config.target),
-            },
-            with_cache(config.backend, output),
-            backends,
-        )
-        progress = stop_checking(run, on_progress)
-        stages: dict[str, Any] = {"seeds": len(seeds), "invalid_seeds": len(seed_set.invalid)}
-        unparsable: Counter[str] = Counter()
+    stages: dict[str, Any] = {}
+    unparsable: Counter[str] = Counter()
+
+    def work(opened: PromptedRun) -> None:
+        output, roles, progress = opened.output, opened.roles, opened.progress
+        seeds = opened.seeds.records
+        stages.update(seeds=len(seeds), invalid_seeds=len(opened.seeds.invalid))
         writers = {
-            "errors": run.errors,
-            "dropped": run.writer(side(output, "dropped")),
-            "kept": run.records,
+            "errors": opened.run.errors,
+            "dropped": opened.run.writer(side(output, "dropped")),
+            "kept": opened.run.records,
         }
-        complete = False
-        try:
-            # 1-2. Encode the seeds and augment the metadata pool (or read the pool a run wrote).
-            pool_path = side(output, "pool")
-            if pool_path.exists():
-                pool = read_pool(pool_path)
-                stages["pool"] = {"size": len(pool), "read_from": str(pool_path)}
-            else:
-                encoded = encode(
-                    roles["strong"], seeds, config, writers["errors"], unparsable, progress
-                )
-                stages["encode"] = {
-                    "asked": len(seeds),
-                    "labelled": len(encoded),
-                    "failed": len(seeds) - len(encoded),
-                }
-                pool, stages["pool"] = augment(encoded, config, metadata_filter)
-                write_pool(pool_path, pool, stages["pool"]["from_seeds"])
-            if not pool:
-                raise DataError(
-                    f"no seed of {config.seeds} could be labelled with metadata; see {side(output, 'errors')}"
-                )
-            if not config.pool_only:
-                synthesize(pool, roles, config, writers, stages, unparsable, progress)
-            complete = True
-        finally:
-            report = build_report(
-                output, config, stages, unparsable, roles, complete, time.time() - started
+        # 1-2. Encode the seeds and augment the metadata pool (or read the pool a run wrote).
+        pool_path = side(output, "pool")
+        if pool_path.exists():
+            pool = read_pool(pool_path)
+            stages["pool"] = {"size": len(pool), "read_from": str(pool_path)}
+        else:
+            encoded = encode(
+                roles["strong"], seeds, config, writers["errors"], unparsable, progress
             )
-            write_json(side(output, "report", ".json"), report)
-            run.entry["kept"] = report["records"]["kept"]
-        run.finish()
-    log.info(
-        "codeclm: %d records kept in %s (%s)",
-        report["records"]["kept"],
-        output,
-        "complete" if complete else "stopped early; rerun to resume",
+            stages["encode"] = {
+                "asked": len(seeds),
+                "labelled": len(encoded),
+                "failed": len(seeds) - len(encoded),
+            }
+            pool, stages["pool"] = augment(encoded, config, metadata_filter)
+            write_pool(pool_path, pool, stages["pool"]["from_seeds"])
+        if not pool:
+            raise DataError(
+                f"no seed of {config.seeds} could be labelled with metadata; see {side(output, 'errors')}"
+            )
+        if not config.pool_only:
+            synthesize(pool, roles, config, writers, stages, unparsable, progress)
+
+    def report(opened: PromptedRun, complete: bool, seconds: float) -> dict[str, Any]:
+        return build_report(
+            opened.output, config, stages, unparsable, opened.roles, complete, seconds
+        )
+
+    return prompted_run(
+        "codeclm",
+        config,
+        models={"strong": model_name(str(config.strong)), "target": model_name(str(config.target))},
+        specs={
+            "strong": str(config.strong),
+            "judge": str(config.strong),
+            "target": str(config.target),
+        },
+        sides=("pool", "dropped"),
+        work=work,
+        report=report,
+        count=("kept", "records kept"),
+        backends=backends,
+        on_progress=on_progress,
     )
-    return report
 
 
 def synthesize(

@@ -36,7 +36,7 @@ from codit.pipelines.outputs import instruction_of
 from codit.pipelines.templates import load_template, render
 
 if TYPE_CHECKING:
-    from codit.pipelines.codeclm import CodecLMConfig
+    from codit.pipelines.codeclm_config import CodecLMConfig
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 

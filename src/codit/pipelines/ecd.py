@@ -31,213 +31,35 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from codit.backends.base import GenerationParams, TextBackend
 from codit.backends.cost import Metered
-from codit.backends.spec import BackendConfig
-from codit.config import to_dict
-from codit.errors import ConfigError
-from codit.io.atomic import write_json
 from codit.io.jsonl import read_records
-from codit.io.options import OutputOptions
+from codit.io.prompts import PromptRecord
 from codit.io.records import RecordWriter
-from codit.io.rundir import Run
-from codit.pipelines.constraints import KINDS
+from codit.pipelines.ecd_config import EcdConfig
 from codit.pipelines.ecd_parse import VERDICT_SCHEMA
 from codit.pipelines.ecd_steps import (
-    OPERATION_SETS,
-    OPERATIONS,
     Chain,
     Stage,
     check_chosen,
     check_rejected,
     choose_operation,
     evolve,
-    expand_operations,
     respond,
 )
-from codit.pipelines.llm import open_roles
 from codit.pipelines.outputs import (
-    check_output,
-    check_spec,
+    Progress,
     instruction_of,
     model_name,
-    read_seed_set,
     side,
-    stop_checking,
-    with_cache,
 )
+from codit.pipelines.prompted import PromptedRun, prompted_run
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-@dataclass(frozen=True)
-class EcdConfig:
-    """Settings of ``codit ecd``."""
-
-    seeds: str | None = field(
-        default=None,
-        metadata={"help": "seed instructions (JSONL, JSON, CSV, Parquet or a datasets directory)"},
-    )
-    prompt_field: str | None = field(
-        default=None,
-        metadata={"help": "field of the seeds holding the instruction (default: auto)"},
-    )
-    id_field: str | None = field(
-        default=None,
-        metadata={"help": "field of the seeds holding their id (default: id, else a hash)"},
-    )
-    output: str | None = field(
-        default=None,
-        metadata={"help": "JSONL file of preference records (appended to; a rerun resumes)"},
-    )
-    evolver: str | None = field(
-        default=None,
-        metadata={"help": "LLM that evolves the instructions: openai:MODEL@URL or local:MODEL"},
-    )
-    responder: str | None = field(
-        default=None,
-        metadata={"help": "LLM that answers every stage: openai:MODEL@URL or local:MODEL"},
-    )
-    judge: str | None = field(
-        default=None,
-        metadata={"help": "LLM that checks free-form requirements (default: the evolver)"},
-    )
-    rounds: int = field(
-        default=4, metadata={"help": "evolution rounds per seed (Evol-Instruct: 4)"}
-    )
-    verifiable_share: float | None = field(
-        default=None,
-        metadata={
-            "help": "share of rounds that add a verifiable (IFEval) constraint, in [0, 1], the "
-            "other rounds drawn from --operations (default: verifiable is drawn like any other "
-            "listed operation, so never unless listed)"
-        },
-    )
-    constraint_types: tuple[str, ...] = field(
-        default=(),
-        metadata={
-            "help": "IFEval types a verifiable round may add, comma-separated (default: all usable ones)"
-        },
-    )
-    operations: tuple[str, ...] = field(
-        default=OPERATION_SETS["ecd"],
-        metadata={
-            "help": "evolution operations, comma-separated, drawn uniformly each round: ecd (the "
-            "paper's families: content, style, format, reasoning, breadth), evol-instruct "
-            "(constraints, deepen, concretize, reasoning, complicate_input, breadth), single "
-            "names, and verifiable (codit's: an IFEval constraint the last response breaks)"
-        },
-    )
-    judge_chosen: bool = field(
-        default=True,
-        metadata={"help": "ask the judge whether each chosen answer follows its whole instruction"},
-    )
-    temperature: float = field(
-        default=0.7, metadata={"help": "sampling temperature of the evolver and the responder"}
-    )
-    judge_temperature: float = field(
-        default=0.0, metadata={"help": "sampling temperature of the judge"}
-    )
-    max_new_tokens: int = field(
-        default=2048, metadata={"help": "longest reply of any step, in tokens"}
-    )
-    parse_retries: int = field(
-        default=2, metadata={"help": "re-asks of a reply that cannot be parsed or used"}
-    )
-    reask_temperature: float = field(
-        default=0.7,
-        metadata={"help": "lowest temperature of a re-ask (a greedy re-ask repeats itself)"},
-    )
-    seed: int = field(
-        default=0,
-        metadata={"help": "seed of the operation and constraint draws and of the backends"},
-    )
-    limit: int | None = field(default=None, metadata={"help": "read only the first N seeds"})
-    chunk_size: int = field(
-        default=32,
-        metadata={
-            "help": "chains in flight together; a crash loses at most one chunk's unwritten records"
-        },
-    )
-    backend: BackendConfig = field(default_factory=BackendConfig)
-    output_options: OutputOptions = field(default_factory=OutputOptions)
-
-    def __post_init__(self) -> None:
-        names = expand_operations(self.operations)
-        object.__setattr__(self, "operations", names)
-        types = tuple(n.strip() for t in self.constraint_types for n in t.split(",") if n.strip())
-        object.__setattr__(self, "constraint_types", types)
-        problems: list[str] = []
-        if not self.seeds:
-            problems.append("--seeds is required")
-        check_output(self.output, problems)
-        check_spec("--evolver", self.evolver, problems)
-        check_spec("--responder", self.responder, problems)
-        check_spec("--judge", self.judge, problems, required=False)
-        unknown = [n for n in names if n not in OPERATIONS]
-        share = self.verifiable_share
-        if unknown or not names:
-            problems.append(
-                f"--operations takes {', '.join([*OPERATION_SETS, *OPERATIONS])}, "
-                f"not {', '.join(unknown) or 'nothing'}"
-            )
-        elif share is not None and share < 1 and names == ("verifiable",):
-            problems.append(
-                "--verifiable-share below 1 needs another operation in --operations for the other rounds"
-            )
-        strange = [t for t in types if t not in KINDS]
-        if strange:
-            problems.append(
-                f"--constraint-types takes {', '.join(KINDS)}, not {', '.join(strange)}"
-            )
-        if share is not None and not 0 <= share <= 1:
-            problems.append(f"--verifiable-share must be in [0, 1], not {share}")
-        for name in ("rounds", "max_new_tokens", "chunk_size"):
-            if getattr(self, name) < 1:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}"
-                )
-        for name in ("temperature", "judge_temperature", "reask_temperature", "parse_retries"):
-            if getattr(self, name) < 0:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be at least 0, not {getattr(self, name)}"
-                )
-        if self.limit is not None and self.limit < 1:
-            problems.append(f"--limit must be at least 1, not {self.limit}")
-        if problems:
-            raise ConfigError(problems)
-
-    @property
-    def verifiable_rounds(self) -> float:
-        """The chance that a round adds a verifiable constraint."""
-        if self.verifiable_share is not None:
-            return self.verifiable_share
-        return self.operations.count("verifiable") / max(1, len(self.operations))
-
-    @property
-    def judge_spec(self) -> str:
-        return str(self.judge or self.evolver)
-
-    def settings(self) -> dict[str, Any]:
-        """What shapes the records: a rerun into the same output must keep these."""
-        values = to_dict(self)
-        for name in ("output", "backend", "chunk_size", "output_options"):
-            values.pop(name)
-        values.update(
-            evolver=model_name(str(self.evolver)),
-            responder=model_name(str(self.responder)),
-            judge=model_name(self.judge_spec),
-        )
-        return values
 
 
 def run_ecd(
@@ -259,73 +81,51 @@ def run_ecd(
     Raises:
         BackendError: a backend failed for good; every finished call and record is kept.
     """
-    started = time.time()
-    output = Path(str(config.output))
-    seed_set = read_seed_set(config)
-    seeds = seed_set.records
     models = {
         "evolver": model_name(str(config.evolver)),
         "responder": model_name(str(config.responder)),
         "judge": model_name(config.judge_spec),
     }
     names = ("sft", "dropped", "chains")
-    run = Run(
-        output,
-        "ecd",
-        config.settings(),
-        config,
-        options=config.output_options,
-        records=(output, *(side(output, n) for n in names)),
-    )
-    with run:
-        run.skip(seed_set.invalid)
-        run.manifest["models"] = models
-        roles = open_roles(
-            {
-                "evolver": str(config.evolver),
-                "responder": str(config.responder),
-                "judge": config.judge_spec,
-            },
-            with_cache(config.backend, output),
-            backends,
+    todo: list[PromptRecord] = []
+
+    def work(opened: PromptedRun) -> None:
+        writers = {name: opened.run.writer(side(opened.output, name)) for name in names}
+        writers["errors"] = opened.run.errors
+        writers["pairs"] = opened.run.records
+        todo.extend(s for s in opened.seeds.records if s.id not in writers["chains"].ids)
+        for start in range(0, len(todo), config.chunk_size):
+            chains = [
+                Chain(s.id, [Stage(0, instruction_of(s), "", "seed", [])])
+                for s in todo[start : start + config.chunk_size]
+            ]
+            evolve_chains(chains, opened.roles, config, writers, models)
+            for chain in chains:
+                writers["chains"].write(_chain_record(chain))
+            opened.progress("chains", min(start + config.chunk_size, len(todo)), len(todo))
+
+    def report(opened: PromptedRun, complete: bool, seconds: float) -> dict[str, Any]:
+        seeds = len(opened.seeds.records)
+        return build_report(
+            opened.output, config, opened.roles, complete, seeds, seeds - len(todo), seconds
         )
-        progress = stop_checking(run, on_progress)
-        writers = {name: run.writer(side(output, name)) for name in names}
-        writers["errors"] = run.errors
-        writers["pairs"] = run.records
-        todo = [s for s in seeds if s.id not in writers["chains"].ids]
-        complete = False
-        try:
-            for start in range(0, len(todo), config.chunk_size):
-                chains = [
-                    Chain(s.id, [Stage(0, instruction_of(s), "", "seed", [])])
-                    for s in todo[start : start + config.chunk_size]
-                ]
-                evolve_chains(chains, roles, config, writers, models)
-                for chain in chains:
-                    writers["chains"].write(_chain_record(chain))
-                progress("chains", min(start + config.chunk_size, len(todo)), len(todo))
-            complete = True
-        finally:
-            report = build_report(
-                output,
-                config,
-                roles,
-                complete,
-                len(seeds),
-                len(seeds) - len(todo),
-                time.time() - started,
-            )
-            write_json(side(output, "report", ".json"), report)
-            run.entry["pairs"] = report["records"]["pairs"]
-        run.finish()
-    log.info(
-        "ecd: %d pairs in %s (%s)",
-        report["records"]["pairs"],
-        output,
-        "complete" if complete else "stopped early; rerun to resume",
+
+    return prompted_run(
+        "ecd",
+        config,
+        models=models,
+        specs={
+            "evolver": str(config.evolver),
+            "responder": str(config.responder),
+            "judge": config.judge_spec,
+        },
+        sides=names,
+        work=work,
+        report=report,
+        count=("pairs", "pairs"),
+        backends=backends,
+        on_progress=on_progress,
     )
-    return report
 
 
 def evolve_chains(
