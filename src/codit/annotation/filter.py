@@ -35,6 +35,7 @@ from codit.annotation.files import (
 )
 from codit.annotation.measures import measures
 from codit.errors import DataError
+from codit.io.lock import locked
 from codit.settings import check, setting
 
 RULES = ("min_score", "repetitive", "length_capped")
@@ -170,7 +171,16 @@ def summary(found: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_filter(config: FilterConfig) -> dict[str, Any]:
-    """Filter ``config.input`` into ``config.output``; returns the report (also written beside it)."""
+    """Filter ``config.input`` into ``config.output``; returns the report (also written beside it).
+
+    Raises:
+        OutputLocked: another run is writing ``config.output``.
+    """
+    with locked(Path(str(config.output)), "filter"):
+        return _run_filter(config)
+
+
+def _run_filter(config: FilterConfig) -> dict[str, Any]:
     items = read_items(str(config.input), need_ids=False)
     if config.min_score is not None:
         check_scored(items, str(config.input))

@@ -30,6 +30,7 @@ from codit.annotation.files import (
 )
 from codit.errors import DataError
 from codit.generation.samples import sample_of
+from codit.io.lock import locked
 from codit.settings import check, setting
 
 
@@ -108,7 +109,16 @@ def select_best(items: list[Item]) -> tuple[list[dict[str, Any]], dict[str, Any]
 
 
 def run_select(config: SelectConfig) -> dict[str, Any]:
-    """Select from ``config.input`` into ``config.output``; returns the report (also beside it)."""
+    """Select from ``config.input`` into ``config.output``; returns the report (also beside it).
+
+    Raises:
+        OutputLocked: another run is writing ``config.output``.
+    """
+    with locked(Path(str(config.output)), "select"):
+        return _run_select(config)
+
+
+def _run_select(config: SelectConfig) -> dict[str, Any]:
     items = read_items(str(config.input))
     unannotated = [i for i in items if not isinstance(i.record.get("annotation"), dict)]
     if unannotated:

@@ -16,6 +16,7 @@ from typing import Any
 from codit.compare import metrics as m
 from codit.errors import DataError
 from codit.export.shards import iter_jsonl
+from codit.io.lock import locked
 from codit.io.manifest import read_manifest
 from codit.settings import check, setting
 
@@ -143,7 +144,15 @@ def compare(a: str | Path, b: str | Path, config: CompareConfig) -> dict[str, An
 
     Returns:
         The content of ``metrics.json`` (plus ``report``: the path of ``report.md``).
+
+    Raises:
+        OutputLocked: another run is writing the same output folder.
     """
+    with locked(Path(str(config.output)), "compare"):  # two runs would mix their reports
+        return _compare(a, b, config)
+
+
+def _compare(a: str | Path, b: str | Path, config: CompareConfig) -> dict[str, Any]:
     from codit.compare.plots import plot_checks, plot_lengths
     from codit.compare.report import write_report
 

@@ -19,6 +19,7 @@ from codit.export.card import card_body, command_line, metadata, render
 from codit.export.hub import hub_token, push_folder
 from codit.export.shards import FORMATS, SPLIT, write_shards
 from codit.io.atomic import write_text
+from codit.io.lock import locked
 from codit.io.manifest import read_manifest
 from codit.settings import check, setting
 
@@ -98,9 +99,10 @@ def export(
         records: a codit JSONL output (``codit generate``, ``codeclm``, ``ecd``...).
         config: the export settings.
         api: an ``HfApi``-like object for the upload (tests pass a fake).
-    """
-    from datasets import Features
 
+    Raises:
+        OutputLocked: another export is writing the same folder.
+    """
     config = config or ExportConfig()
     records = Path(records)
     if not records.is_file():
@@ -110,6 +112,13 @@ def export(
     folder = Path(config.to) if config.to else default_folder(records)
     if folder.resolve() == records.parent.resolve():
         raise ConfigError(f"--to {folder} is the records' own folder; choose a new folder")
+    with locked(folder, "export"):  # two exports into one folder would mix their shards
+        return _export(records, config, folder, api)
+
+
+def _export(records: Path, config: ExportConfig, folder: Path, api: Any) -> ExportSummary:
+    from datasets import Features
+
     folder.mkdir(parents=True, exist_ok=True)
 
     summary = write_shards(records, folder, config.format, config.shard_size)

@@ -6,6 +6,17 @@ a small Llama model on the corpus (``tiny-base``), fine-tunes a copy on the conv
 answers (``tiny-instruct``) and saves both as ordinary Hugging Face model directories, plus the
 held-out prompts in IFEval format and a ``build.json`` manifest. The text is exactly the same for
 a seed on every machine; the weights are the same on one machine (see ``train``).
+
+A build never writes into the pair it replaces. It takes the folder's lock, works in
+``OUTPUT/.tiny-build/`` (its ``state.json`` names the config and the finished stages, each
+model saved beside and renamed into place there), and only when both models are trained moves
+them into ``OUTPUT`` (``build.json`` is removed first and written last: a folder without it is
+an unfinished build). A build killed at any instant therefore leaves the old pair whole (or,
+killed during the two renames, the new ``tiny-base`` beside the old ``tiny-instruct``, with no
+``build.json``), and rerunning the same command resumes: the data and the tokenizer are made
+again (the same for a seed), a finished pre-training or fine-tuning is loaded instead of
+trained again, a started move is finished. The weights equal those of an uninterrupted build.
+A rerun with other settings discards the unfinished build, with a notice.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import copy
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +33,7 @@ from typing import Any
 
 from codit.io.atomic import write_json, write_lines
 from codit.io.lock import OutputLock
+from codit.io.manifest import read_json
 from codit.settings import check, setting
 
 log = logging.getLogger(__name__)
@@ -28,6 +41,8 @@ log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 MODELS_DIR = PACKAGE_DIR / "models"
 HELDOUT_PATH = PACKAGE_DIR / "data" / "heldout.jsonl"
+STAGING = ".tiny-build"  # an unfinished build: its state and the models it finished
+PAIR = ("tiny-base", "tiny-instruct")
 
 
 @dataclass(frozen=True)
@@ -187,41 +202,48 @@ def _build(
     seed_everything(config.seed)
     from transformers import LlamaForCausalLM
 
-    model = LlamaForCausalLM(_model_config(config, tokenizer))
     pad_id = tokenizer.pad_token_id
-    losses = {
-        "pretrain": train(
-            model,
-            pretraining,
+    staging = output_dir / STAGING
+    state = _unfinished(staging, to_dict(config))
+    stages = state["stages"]
+    if "finetune" not in stages:  # else both models are trained: only the move is left
+        if "pretrain" in stages:
+            model = LlamaForCausalLM.from_pretrained(staging / "tiny-base")
+        else:
+            model = LlamaForCausalLM(_model_config(config, tokenizer))
+            losses = train(
+                model,
+                pretraining,
+                pad_id,
+                OptimConfig(config.pretrain_steps, config.pretrain_batch, config.pretrain_lr),
+                config.seed,
+                "pretrain",
+                progress,
+            )
+            lap("pretrain")
+            _finish_stage(staging, state, "pretrain", model, tokenizer, losses, seconds)
+        instruct = copy.deepcopy(model)
+        losses = train(
+            instruct,
+            sft,
             pad_id,
-            OptimConfig(config.pretrain_steps, config.pretrain_batch, config.pretrain_lr),
+            OptimConfig(config.sft_steps, config.sft_batch, config.sft_lr, min_lr_ratio=0.0),
             config.seed,
-            "pretrain",
+            "finetune",
             progress,
         )
-    }
-    lap("pretrain")
-    base_dir = output_dir / "tiny-base"
-    save_model(model, tokenizer, base_dir)
+        lap("finetune")
+        _finish_stage(staging, state, "finetune", instruct, tokenizer, losses, seconds)
 
-    instruct = copy.deepcopy(model)
-    losses["finetune"] = train(
-        instruct,
-        sft,
-        pad_id,
-        OptimConfig(config.sft_steps, config.sft_batch, config.sft_lr, min_lr_ratio=0.0),
-        config.seed,
-        "finetune",
-        progress,
-    )
-    lap("finetune")
-    instruct_dir = output_dir / "tiny-instruct"
-    save_model(instruct, tokenizer, instruct_dir)
-
+    (output_dir / "build.json").unlink(missing_ok=True)  # the pair is being replaced
+    _move_pair(staging, output_dir)
+    base_dir, instruct_dir = output_dir / "tiny-base", output_dir / "tiny-instruct"
     write_lines(heldout_path, [example.ifeval() for example in heldout])
+    for name in ("pretrain", "finetune"):  # a resumed build reports the stages it loaded
+        seconds.setdefault(name, stages[name]["seconds"])
     seconds["total"] = round(time.time() - start, 1)
     seconds["cpu"] = round(time.process_time() - cpu_start, 1)  # > total when both cores worked
-    final = {k: round(sum(v[-20:]) / len(v[-20:]), 4) for k, v in losses.items()}
+    final = {name: stages[name]["final_loss"] for name in ("pretrain", "finetune")}
     manifest = {
         "codit_version": __version__,
         "torch": torch.__version__,
@@ -231,7 +253,7 @@ def _build(
         "config": to_dict(config),
         "seconds": seconds,
         "final_loss": final,
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": stages["pretrain"]["parameters"],
         "data": {
             "corpus_tokens": sum(len(ids) for ids, _ in pretraining),
             "conversations": len(chats),
@@ -239,6 +261,75 @@ def _build(
             "heldout_prompts": len(heldout),
         },
     }
+    if state.get("resumed"):
+        manifest["resumed"] = state["resumed"]
     write_json(output_dir / "build.json", manifest)
+    shutil.rmtree(staging)
     log.info("built the tiny pair in %.0fs: %s", seconds["total"], output_dir)
     return BuildReport(base_dir, instruct_dir, heldout_path, seconds, final)
+
+
+def _unfinished(staging: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """The state of the unfinished build in ``staging``, or a new one.
+
+    A build of the same config resumes after the stages it finished (with a notice); one of
+    other settings, or a folder without a readable state, is discarded.
+    """
+    state = read_json(staging / "state.json")
+    if state is not None and state.get("config") == config and state.get("stages"):
+        done = ", ".join(state["stages"])
+        log.warning(
+            "resuming the unfinished build in %s: %s done (loaded, not trained again)",
+            staging,
+            done,
+        )
+        state["resumed"] = [*state.get("resumed", []), sorted(state["stages"])]
+        return state
+    if staging.exists():
+        if state is not None and state.get("config") != config:
+            log.warning("%s holds an unfinished build with other settings: discarded", staging)
+        shutil.rmtree(staging)  # or one that finished no stage: nothing to keep
+    state = {"config": config, "stages": {}}
+    write_json(staging / "state.json", state)
+    return state
+
+
+def _finish_stage(
+    staging: Path,
+    state: dict[str, Any],
+    stage: str,
+    model: Any,
+    tokenizer: Any,
+    losses: list[float],
+    seconds: dict[str, float],
+) -> None:
+    """Save a trained model into ``staging`` (beside, then renamed) and mark its stage done."""
+    name = "tiny-base" if stage == "pretrain" else "tiny-instruct"
+    tmp, final = staging / f"{name}.tmp", staging / name
+    for path in (tmp, final):  # left by a run killed before its stage was marked done
+        shutil.rmtree(path, ignore_errors=True)
+    save_model(model, tokenizer, tmp)
+    os.replace(tmp, final)
+    state["stages"][stage] = {
+        "final_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4),
+        "seconds": seconds[stage],
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    write_json(staging / "state.json", state)
+
+
+def _move_pair(staging: Path, output_dir: Path) -> None:
+    """Move both trained models from ``staging`` into ``output_dir`` (rerun: finish the move).
+
+    A model still in ``staging`` replaces the one in ``output_dir``, which is moved aside into
+    ``staging`` first (two renames on one filesystem); a model no longer in ``staging`` was
+    moved already.
+    """
+    for name in PAIR:
+        staged, final, old = staging / name, output_dir / name, staging / f"old-{name}"
+        if not staged.is_dir():
+            continue
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+        os.replace(staged, final)
