@@ -7,7 +7,8 @@
     codeclm_parse.py  the parsers (and JSON schemas) of CodecLM's prompts
     ecd.py            ECD (Katz-Samuels et al. 2024): evolution chains -> preference pairs
     ecd_config.py     its settings (EcdConfig)
-    ecd_steps.py      its steps: choose an operation, evolve, respond, check chosen and rejected
+    ecd_steps.py      its steps: choose an operation, evolve, respond
+    ecd_checks.py     its checks: chosen follows the instruction, rejected misses the new requirement
     ecd_parse.py      the parsers (and JSON schemas) of ECD's prompts, Evol-Instruct's eliminations
     constraints.py    verifiable constraints (IFEval types) an evolution step can add
     llm.py            role backends with cost meters; asking with bounded re-asks
