@@ -20,55 +20,54 @@ that on the built-in tiny pair, with the toy world's verifiable instructions as 
 
 Every stage leaves its files in the run directory and is skipped on a rerun, so a killed run
 resumes where it stopped and more seeds can be added later. The run is tied to its settings:
-rerunning into the same directory with other settings is refused. This module logs; the CLI
+rerunning into the same directory with other settings is refused. The stages are in
+``codit_stages.py``, the aggregation into ``results.json`` in ``codit_results.py``; this module
+holds the settings and ``run``, which reads top to bottom. It logs; the CLI
 (``codit experiment codit``) prints.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from codit.errors import DataError
+from codit.experiments.codit_results import METRICS, build_results, data_quality
+from codit.experiments.codit_stages import (
+    evaluate_model,
+    fine_tune,
+    heldout_file,
+    measure_token_shift,
+    teacher_data,
+    write_prompts,
+)
 from codit.experiments.grid import (
-    DEFAULT_CELL,
     cell_name,
     cell_tag,
     cells,
-    default_cell,
     numbers,
     student_cells,
 )
 from codit.experiments.rundir import (
     close_run,
     open_run,
-    provenance,
     stop_checking,
     tiny_build_facts,
     torch_threads,
     write_results,
 )
-from codit.io.atomic import write_json
 from codit.models.loading import device_problems
 from codit.settings import check, setting
+
+__all__ = ["ARMS", "METRICS", "QUICK", "CoditExperimentConfig", "quick_config", "run"]
 
 log = logging.getLogger(__name__)
 
 ARMS = ("direct", "codit")
-METRICS = (
-    "prompt_level_strict",
-    "instruction_level_strict",
-    "prompt_level_loose",
-    "instruction_level_loose",
-)
-INTERVAL = "two-sided 95% Student t-interval over seeds (mean +- t(0.975, S-1) * sd / sqrt(S))"
 Progress = Callable[[str, int, int], None]
 
 
@@ -204,7 +203,7 @@ def run(
     with torch_threads(config.threads), contextlib.ExitStack() as stack:
         # 0. Everything that can fail without a model: the pair, the held-out prompts, the settings.
         instruct, base = resolve_model_path(config.instruct), resolve_model_path(config.base)
-        heldout_path = _heldout_path(config)
+        heldout_path = heldout_file(config)
         heldout = load_prompts(heldout_path)[: config.eval_limit]
         settings = {
             k: v
@@ -223,7 +222,7 @@ def run(
         build = tiny_build_facts(config.instruct)
         prompts_path = out / "prompts.jsonl"
         if not prompts_path.is_file():
-            _write_prompts(prompts_path, build, config.prompts, {p.prompt for p in heldout})
+            write_prompts(prompts_path, build, config.prompts, {p.prompt for p in heldout})
         train_prompts = load_prompts(prompts_path)
         report("prompts", 1, 1)
         seconds["prompts"] = time.time() - clock
@@ -234,7 +233,7 @@ def run(
         data: dict[tuple[str, int], Path] = {}
         for seed in data_seeds:
             for arm, cell in arms.items():
-                data[arm, seed] = _teacher_data(
+                data[arm, seed] = teacher_data(
                     config, instruct, base, prompts_path, arm, cell, seed, out / "teacher", report
                 )
         seconds["teacher_data"] = time.time() - clock
@@ -269,7 +268,7 @@ def run(
                 where = out / "students" / f"{arm}-seed{seed}"
                 clock = time.time()
                 report(f"fine-tune {arm} seed {seed}", 0, 1)
-                _fine_tune(
+                fine_tune(
                     config,
                     student_base,
                     data[arm, seed if config.resample_teacher else 0],
@@ -280,7 +279,7 @@ def run(
                 report(f"fine-tune {arm} seed {seed}", 1, 1)
                 sft_seconds += time.time() - clock
                 clock = time.time()
-                scores[arm, seed] = _evaluate(
+                scores[arm, seed] = evaluate_model(
                     config,
                     str(where / "model"),
                     heldout,
@@ -293,7 +292,7 @@ def run(
 
         # Reference: the teacher itself, greedy, on the same held-out prompts.
         clock = time.time()
-        teacher = _evaluate(
+        teacher = evaluate_model(
             config, instruct, heldout, out / "teacher-eval", "evaluate the teacher", report
         )
         seconds["teacher_evaluation"] = time.time() - clock
@@ -301,7 +300,7 @@ def run(
         # What the contrast changes in the default cell: probability moved per token.
         clock = time.time()
         report("token shift", 0, 1)
-        shift = _token_shift(config, instruct, base, data, data_seeds, out)
+        shift = measure_token_shift(config, instruct, base, data, data_seeds, out)
         report("token shift", 1, 1)
         seconds["token_shift"] = time.time() - clock
 
@@ -311,11 +310,11 @@ def run(
             time.process_time() - cpu_started
         )  # all threads; > total when cores are free
         close_run(run, seconds)
-        results = _results(
+        results = build_results(
             config,
             scores,
             teacher,
-            _data_quality(train_prompts, data),
+            data_quality(train_prompts, data),
             seeds,
             build,
             student_facts,
@@ -328,311 +327,6 @@ def run(
 
         write_results(out, results, table, plot)
     return results
-
-
-def _heldout_path(config: CoditExperimentConfig) -> Path:
-    from codit.tiny.build import HELDOUT_PATH
-
-    if config.heldout:
-        path = Path(config.heldout)
-    elif config.instruct == "tiny-instruct":
-        path = HELDOUT_PATH
-    else:  # ``codit tiny build --output-dir D`` writes D/heldout.jsonl beside the models
-        path = Path(config.instruct).parent / "heldout.jsonl"
-    if not path.is_file():
-        raise DataError(f"no held-out prompts at {path}; give --heldout FILE (IFEval jsonl)")
-    return path
-
-
-def _write_prompts(path: Path, build: dict[str, Any], n: int, heldout: set[str]) -> None:
-    """``n`` new prompts drawn after the teacher's own ``conversations`` training prompts.
-
-    ``instruction_data`` draws training examples one after another from one seeded stream, so
-    the first ``conversations`` of a longer draw are exactly the teacher's SFT prompts; the
-    rest are new prompts of the same distribution, distinct from those and from the held-out set.
-    """
-    from codit.tiny.conversations import instruction_data
-    from codit.tiny.world import make_world
-
-    drawn, _ = instruction_data(
-        make_world(build["seed"]), build["conversations"] + n, 0, build["seed"]
-    )
-    fresh = drawn[build["conversations"] :]
-    clash = [e.prompt for e in fresh if e.prompt in heldout]
-    if clash:
-        raise DataError(f"{len(clash)} training prompts are also held out, e.g. {clash[0]!r}")
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as handle:
-        for i, e in enumerate(fresh):
-            messages = e.messages()[:-1]  # system (sometimes) and user; the teacher answers
-            handle.write(
-                json.dumps({"id": str(i), "messages": messages, **e.ifeval(), "key": i}) + "\n"
-            )
-    os.replace(tmp, path)
-
-
-def _teacher_data(
-    config: CoditExperimentConfig,
-    instruct: str,
-    base: str,
-    prompts: Path,
-    arm: str,
-    cell: tuple[float, float] | None,
-    seed: int,
-    folder: Path,
-    report: Progress,
-) -> Path:
-    """One teacher dataset: ``arm`` is ``direct`` (``cell`` None) or a CoDIT cell's tag."""
-    from codit.decoding.config import DecodingConfig
-    from codit.generation.config import GenerateConfig
-    from codit.generation.run import errors_path, generate
-    from codit.io.jsonl import read_ids
-
-    output = folder / f"{arm}-seed{seed}.jsonl"
-    stage = f"teacher {arm} seed {seed}"
-    # a prompt the teacher failed on (e.g. longer than its context) stays in the errors file
-    total, before = config.prompts, len(read_ids(output) | read_ids(errors_path(output)))
-    report(stage, min(before, total), total)
-    if before < total:
-        alpha, beta = cell or DEFAULT_CELL  # direct sampling ignores both
-        decoding = DecodingConfig(
-            mode="direct" if cell is None else "codit",
-            alpha=alpha,
-            beta=beta,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            max_new_tokens=config.max_new_tokens,
-            seed=seed,
-        )
-        summary = generate(
-            GenerateConfig(
-                input=str(prompts),
-                output=str(output),
-                instruct=instruct,
-                base=base,
-                decoding=decoding,
-                batch_size=config.batch_size,
-                device=config.device,
-            ),
-            on_progress=lambda done, _tokens: report(stage, before + done, total),
-        )
-        if summary.failed:
-            log.warning("%s: %d prompts failed; see %s", stage, summary.failed, summary.errors_path)
-    report(stage, total, total)
-    return output
-
-
-def _fine_tune(
-    config: CoditExperimentConfig, student: Path, data: Path, output: Path, seed: int, bars: bool
-) -> None:
-    """``codit train sft`` of a copy of the student on one teacher dataset (skipped if done)."""
-    from transformers import PrinterCallback
-
-    from codit.training.config import TrainConfig
-    from codit.training.outputs import MANIFEST, finish
-    from codit.training.sft import build_sft_trainer
-
-    if (output / MANIFEST).is_file():
-        return
-    train = TrainConfig(
-        model=str(student),
-        data=str(data),
-        output=str(output),
-        overwrite=True,
-        epochs=config.sft_epochs,
-        lr=config.sft_lr,
-        lr_scheduler="cosine",
-        warmup_ratio=0.05,
-        batch_size=config.sft_batch,
-        max_length=512,
-        seed=seed,
-        device=config.device if config.device in ("auto", "cpu") else "cuda",
-        logging_steps=10,
-    )
-    trainer, facts = build_sft_trainer(train, progress=bars)
-    trainer.remove_callback(PrinterCallback)  # the losses go to the manifest, not to stdout
-    trainer.train()
-    finish(trainer, train, "sft", facts)
-
-
-def _evaluate(
-    config: CoditExperimentConfig,
-    model: str,
-    heldout: list[Any],
-    folder: Path,
-    stage: str,
-    report: Progress,
-) -> dict[str, Any]:
-    """Greedy answers to the held-out prompts and IFEval's metrics (cached in ``folder``)."""
-    from codit.evaluation.ifeval import evaluate, summarize
-    from codit.generation.texts import LocalGenerator
-
-    metrics_path = folder / "metrics.json"
-    if metrics_path.is_file():
-        report(stage, 1, 1)
-        return json.loads(metrics_path.read_text())
-    report(stage, 0, 1)
-    generator = LocalGenerator(model, device=config.device)
-    texts = [
-        g.text
-        for g in generator.generate(
-            [[{"role": "user", "content": p.prompt}] for p in heldout],
-            "direct",
-            batch_size=config.batch_size,
-            max_new_tokens=config.max_new_tokens,
-            temperature=0.0,
-        )
-    ]
-    verdicts = evaluate(heldout, {str(p.key): t for p, t in zip(heldout, texts, strict=True)})
-    metrics = summarize(verdicts)
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "heldout.jsonl").open("w") as handle:
-        for p, t, v in zip(heldout, texts, verdicts, strict=True):
-            handle.write(
-                json.dumps({"key": p.key, "prompt": p.prompt, "response": t, **v.to_dict()}) + "\n"
-            )
-    write_json(metrics_path, metrics)
-    report(stage, 1, 1)
-    return metrics
-
-
-def _token_shift(
-    config: CoditExperimentConfig,
-    instruct: str,
-    base: str,
-    data: dict[tuple[str, int], Path],
-    data_seeds: list[int],
-    out: Path,
-) -> dict[str, Any]:
-    """``token_shift`` over the default cell's CoDIT data of every seed (cached in ``out``)."""
-    from codit.experiments.token_shift import token_shift
-    from codit.io.manifest import read_json
-
-    alpha, beta = default_cell(config.grid)
-    tag = cell_tag(alpha, beta)
-    path = out / "token-shift.json"
-    cached = read_json(path)
-    if cached and cached.get("tag") == tag and cached.get("seeds") == data_seeds:
-        return cached
-    shift = token_shift(
-        instruct,
-        base,
-        [data[tag, s] for s in data_seeds],
-        [data["direct", s] for s in data_seeds],
-        alpha,
-        beta,
-        config.temperature,
-        device="cpu" if config.device == "auto" else config.device,
-    )
-    shift.update({"tag": tag, "seeds": data_seeds})
-    write_json(path, shift)
-    return shift
-
-
-def _data_quality(prompts: list[Any], data: dict[tuple[str, int], Path]) -> dict[str, Any]:
-    """How well each teacher dataset itself follows its prompts' instructions, its lengths and
-    its distinct-2, per arm (``direct`` or a cell's tag): per seed and summarized over seeds."""
-    from codit.evaluation.ifeval import evaluate, summarize
-    from codit.experiments.grid import distinct_n
-    from codit.experiments.stats import mean_ci
-    from codit.io.jsonl import iter_records
-
-    per_seed: dict[str, list[dict[str, Any]]] = {}
-    for (arm, seed), path in sorted(data.items()):
-        records = iter_records(path)
-        answers = {r["id"]: r["messages"][-1]["content"] for r in records}
-        metrics = summarize(evaluate(prompts, answers))
-        per_seed.setdefault(arm, []).append(
-            {
-                "seed": seed,
-                "records": len(records),
-                **{m: metrics[m] for m in METRICS},
-                "mean_completion_tokens": sum(r["meta"]["completion_tokens"] for r in records)
-                / max(1, len(records)),
-                "cut_at_max_tokens": sum(r["meta"]["finish_reason"] == "length" for r in records)
-                / max(1, len(records)),
-                "distinct_2": distinct_n(answers.values(), 2),
-            }
-        )
-    keys = [*METRICS, "mean_completion_tokens", "cut_at_max_tokens", "distinct_2"]
-    return {
-        arm: {
-            "per_seed": rows,
-            "summary": {k: mean_ci([r[k] for r in rows]).to_dict() for k in keys},
-        }
-        for arm, rows in per_seed.items()
-    }
-
-
-def _results(
-    config: CoditExperimentConfig,
-    scores: dict[tuple[str, int], dict[str, Any]],
-    teacher: dict[str, Any],
-    data_quality: dict[str, Any],
-    seeds: list[int],
-    build: dict[str, Any],
-    student: dict[str, Any],
-    heldout_path: Path,
-    n_heldout: int,
-    runs: list[dict[str, Any]],
-) -> dict[str, Any]:
-
-    from codit import __version__
-    from codit.config import to_dict
-    from codit.experiments.stats import mean_ci, paired_ci
-
-    def students(arm: str) -> dict[str, Any]:
-        rows = [{"seed": s, **{m: scores[arm, s][m] for m in METRICS}} for s in seeds]
-        return {
-            "per_seed": rows,
-            "summary": {m: mean_ci([r[m] for r in rows]).to_dict() for m in METRICS},
-        }
-
-    def versus_direct(arm: str) -> dict[str, Any]:
-        return {
-            m: paired_ci(
-                [scores[arm, s][m] for s in seeds], [scores["direct", s][m] for s in seeds]
-            ).to_dict()
-            for m in METRICS
-        }
-
-    grid_cells = []
-    for alpha, beta in config.grid:
-        tag = cell_tag(alpha, beta)
-        trained = (alpha, beta) in config.student_grid
-        grid_cells.append(
-            {
-                "alpha": alpha,
-                "beta": beta,
-                "tag": tag,
-                "teacher_data": data_quality[tag],
-                "students": students(tag) if trained else None,
-                "difference": versus_direct(tag) if trained else None,
-            }
-        )
-    # the single-cell view (table, bars): the authors' cell when its students were trained
-    main = default_cell(config.student_grid)
-    main_tag = cell_tag(*main)
-    arms = {"direct": students("direct"), "codit": students(main_tag)}
-    difference = versus_direct(main_tag)
-    return {
-        "experiment": "codit-mini",
-        "codit_version": __version__,
-        "config": to_dict(config),
-        "interval": INTERVAL,
-        "metrics": list(METRICS),
-        "seeds": seeds,
-        "arms": arms,
-        "difference": difference,
-        "teacher_reference": {m: teacher[m] for m in METRICS},
-        "teacher_data": {"direct": data_quality["direct"], "codit": data_quality[main_tag]},
-        "cell": {"alpha": main[0], "beta": main[1], "tag": main_tag},
-        "grid": grid_cells,
-        "teacher": {"instruct": config.instruct, "base": config.base, "build": build},
-        "student": student,
-        "heldout": {"path": str(heldout_path), "prompts": n_heldout},
-        **provenance(runs),  # machine, and the seconds of every run into this directory
-    }
 
 
 def quick_config(**overrides: Any) -> CoditExperimentConfig:

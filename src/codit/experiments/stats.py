@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+INTERVAL = "two-sided 95% Student t-interval over seeds (mean +- t(0.975, S-1) * sd / sqrt(S))"
+
 # Two-sided 95% quantiles t(0.975, df) for df = 1..30 (any statistics table).
 _T975 = (
     12.706,

@@ -45,6 +45,7 @@ from codit.pipelines.codeclm_config import CodecLMConfig
 from codit.pipelines.codeclm_filter import contrastive_filter
 from codit.pipelines.codeclm_parse import Metadata, Rubric
 from codit.pipelines.codeclm_steps import (
+    Chain,
     Progress,
     augment,
     decode,
@@ -196,16 +197,8 @@ def synthesize(
         todo = [c for c in chains if c.id not in done]
         stages["filter"]["chains"] += len(chains)
         stages["filter"]["already_done"] += len(chains) - len(todo)
-        while todo:
-            size = config.chunk_size
-            if wanted:
-                size = min(size, wanted - len(writers["kept"].ids))
-                if size <= 0:
-                    break
-            chunk, todo = todo[:size], todo[size:]
-            contrastive_filter(chunk, roles, rubrics, config, writers)
-            progress("filter", stages["filter"]["chains"] - len(todo), stages["filter"]["chains"])
-        stages["filter"]["not_filtered"] += len(todo)
+        left = _filter_chunks(todo, roles, rubrics, config, writers, progress, stages["filter"])
+        stages["filter"]["not_filtered"] += left
         if not wanted:
             break
         kept = len(writers["kept"].ids)
@@ -216,22 +209,53 @@ def synthesize(
         share = kept / max(1, sum(p["written"] for p in passes))
         budget = min(4 * (wanted - kept), math.ceil((wanted - kept) / max(share, 0.25)))
 
-    written = sum(p["written"] for p in passes)
-    stages["decode"] = {
-        "entries": len(pool),
-        "budget": passes[0]["asked"],
-        "written": written,
-        "duplicates": sum(p["duplicates"] for p in passes),
-        "shortfall": max(0, sum(p["asked"] for p in passes) - written),
-        "passes": passes,
-    }
-    stages["rubrics"] = {
-        "entries": len(rubrics),
-        "written": sum(bool(r) for r in rubrics.values()),
-        "pairs": sum(len(r) for r in rubrics.values()),
-    }
+    stages.update(_synthesis_counts(pool, passes, rubrics))
     if wanted:
         stages["pairs"] = {"wanted": wanted, "kept": len(writers["kept"].ids), "stopped": stopped}
+
+
+def _filter_chunks(
+    todo: list[Chain],
+    roles: dict[str, Metered],
+    rubrics: dict[str, list[Rubric]],
+    config: CodecLMConfig,
+    writers: dict[str, RecordWriter],
+    progress: Progress,
+    counts: dict[str, int],
+) -> int:
+    """Contrastive Filtering chunk by chunk, never past ``num_pairs`` kept; how many were left."""
+    while todo:
+        size = config.chunk_size
+        if config.num_pairs:
+            size = min(size, config.num_pairs - len(writers["kept"].ids))
+            if size <= 0:
+                break
+        chunk, todo = todo[:size], todo[size:]
+        contrastive_filter(chunk, roles, rubrics, config, writers)
+        progress("filter", counts["chains"] - len(todo), counts["chains"])
+    return len(todo)
+
+
+def _synthesis_counts(
+    pool: list[Metadata], passes: list[dict[str, Any]], rubrics: dict[str, list[Rubric]]
+) -> dict[str, Any]:
+    """The report's ``decode`` and ``rubrics`` stages from the decoding passes and the rubrics."""
+    written = sum(p["written"] for p in passes)
+    return {
+        "decode": {
+            "entries": len(pool),
+            "budget": passes[0]["asked"],
+            "written": written,
+            "duplicates": sum(p["duplicates"] for p in passes),
+            "shortfall": max(0, sum(p["asked"] for p in passes) - written),
+            "passes": passes,
+        },
+        "rubrics": {
+            "entries": len(rubrics),
+            "written": sum(bool(r) for r in rubrics.values()),
+            "pairs": sum(len(r) for r in rubrics.values()),
+        },
+    }
 
 
 def build_report(

@@ -40,13 +40,12 @@ from codit.backends.cost import Metered
 from codit.io.jsonl import read_records
 from codit.io.prompts import PromptRecord
 from codit.io.records import RecordWriter
+from codit.pipelines.ecd_checks import check_chosen, check_rejected
 from codit.pipelines.ecd_config import EcdConfig
 from codit.pipelines.ecd_parse import VERDICT_SCHEMA
 from codit.pipelines.ecd_steps import (
     Chain,
     Stage,
-    check_chosen,
-    check_rejected,
     choose_operation,
     evolve,
     respond,
