@@ -125,7 +125,7 @@ def _ruled_fields(cls: type) -> tuple[tuple[str, Any], ...]:
 def problems(config: Any) -> list[str]:
     """Every field of ``config`` (a dataclass instance) that breaks its declared rule."""
     out = []
-    for name, metadata in _ruled_fields(type(config)):
+    for name, metadata in _ruled_fields(config.__class__):
         problem = field_problem(name, getattr(config, name), metadata)
         if problem:
             out.append(problem)
