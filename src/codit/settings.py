@@ -15,6 +15,7 @@ together. This module knows nothing about any particular config.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,12 +81,12 @@ def range_text(metadata: Any) -> str:
     return ""
 
 
-def _in_bounds(value: float, bounds: dict[str, float]) -> bool:
-    return (
-        value >= bounds.get("ge", value)
-        and value <= bounds.get("le", value)
-        and ("gt" not in bounds or value > bounds["gt"])
-        and ("lt" not in bounds or value < bounds["lt"])
+def _in_bounds(value: float, metadata: Any) -> bool:
+    return not (
+        ("ge" in metadata and value < metadata["ge"])
+        or ("gt" in metadata and value <= metadata["gt"])
+        or ("le" in metadata and value > metadata["le"])
+        or ("lt" in metadata and value >= metadata["lt"])
     )
 
 
@@ -98,23 +99,34 @@ def field_problem(name: str, value: Any, metadata: Any) -> str | None:
         return None
     values = value if isinstance(value, tuple) else (value,)
     choices = metadata.get("choices")
-    if choices is not None:
-        bad = [v for v in values if v not in choices]
-        if bad:
+    for v in values if choices is not None else ():
+        if v not in choices:
             allowed = ", ".join(str(c) for c in choices)
-            return f"{flag_name(name)} must be one of {allowed}, not {bad[0]!r}"
-    bounds = {k: metadata[k] for k, _ in _BOUNDS if k in metadata}
-    for v in values if bounds else ():
-        if isinstance(v, int | float) and not isinstance(v, bool) and not _in_bounds(v, bounds):
+            return f"{flag_name(name)} must be one of {allowed}, not {v!r}"
+    for v in values:
+        if isinstance(v, int | float) and not isinstance(v, bool) and not _in_bounds(v, metadata):
             return f"{flag_name(name)} must be {range_text(metadata)}, got {_number(v)}"
     return None
+
+
+_RULES = ("choices", *(k for k, _ in _BOUNDS))
+
+
+@functools.cache
+def _ruled_fields(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(name, metadata) of the fields of ``cls`` that declare a rule; read once per class."""
+    return tuple(
+        (f.name, f.metadata)
+        for f in dataclasses.fields(cls)
+        if any(k in f.metadata for k in _RULES)
+    )
 
 
 def problems(config: Any) -> list[str]:
     """Every field of ``config`` (a dataclass instance) that breaks its declared rule."""
     out = []
-    for f in dataclasses.fields(config):
-        problem = field_problem(f.name, getattr(config, f.name), f.metadata)
+    for name, metadata in _ruled_fields(config.__class__):
+        problem = field_problem(name, getattr(config, name), metadata)
         if problem:
             out.append(problem)
     return out
