@@ -1,6 +1,6 @@
-"""Whole-file writers take the output lock too: export, compare, filter, select and annotate
-refuse a second run on the same output with generate's exit code (7) and sentence, and write
-nothing while another run holds it."""
+"""Whole-file writers take the output lock too: export, compare, filter, select, annotate and
+tiny build refuse a second run on the same output with generate's exit code (7) and sentence,
+and write nothing while another run holds it."""
 
 from __future__ import annotations
 
@@ -82,6 +82,10 @@ CASES: dict[str, Case] = {
         ],
         t / "ann.jsonl",
     ),
+    "tiny build": lambda t: (
+        ["tiny", "build", "--output-dir", str(t / "m"), "--pages", "5"],
+        t / "m",
+    ),
 }
 
 
@@ -110,7 +114,8 @@ def test_a_held_lock_refuses_the_command_and_nothing_is_written(
             [*before, lock_path(output).name]
         )
     assert not lock_path(output).exists()
-    if command != "annotate":  # annotate's free run is in test_annotate (it needs a judge)
+    # a free annotate needs a judge (test_annotate), a free tiny build is test_tiny_build_resume
+    if command not in ("annotate", "tiny build"):
         assert main(argv) == 0  # free again once released
         assert output.exists() and not lock_path(output).exists()
 
