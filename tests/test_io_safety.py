@@ -196,3 +196,59 @@ def test_a_stale_manifest_starts_a_fresh_run_with_a_notice(
     manifest = json.loads(out.with_suffix(".manifest.json").read_text())
     assert manifest["settings"]["seed"] == 1 and len(manifest["runs"]) == 1
     assert sorted(r["id"] for r in lines(out)) == [f"r{i}" for i in range(5)]
+
+
+class SafetensorLikeError(Exception):
+    """A library's own error for a failed write (safetensors raises one, not an OSError)."""
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "sentence"),
+    [
+        (
+            SafetensorLikeError("Error while serializing: I/O error: File too large (os error 27)"),
+            8,
+            "codit: error: cannot write: Error while serializing: I/O error: File too large "
+            "(os error 27); free some space and rerun the same command",
+        ),
+        (
+            OSError(28, "No space left on device", "out/x.png"),
+            8,
+            "codit: error: cannot write out/x.png: No space left on device; "
+            "free some space and rerun the same command",
+        ),
+    ],
+)
+def test_any_write_that_finds_no_room_is_one_sentence_and_exit_8(
+    error: Exception,
+    code: int,
+    sentence: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from codit.cli.main import main
+
+    def full(config: object) -> None:
+        raise error
+
+    monkeypatch.setattr("codit.annotation.filter.run_filter", full)
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"id": "a", "prompt": "q", "completion": "c"}\n')
+    assert main(["filter", "--input", str(inp), "--output", str(tmp_path / "o.jsonl")]) == code
+    assert capsys.readouterr().err.strip().splitlines() == [sentence]
+
+
+def test_any_other_error_is_still_a_bug_with_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codit.cli.main import main
+
+    def broken(config: object) -> None:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr("codit.annotation.filter.run_filter", broken)
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"id": "a", "prompt": "q", "completion": "c"}\n')
+    with pytest.raises(ValueError, match="a bug"):
+        main(["filter", "--input", str(inp), "--output", str(tmp_path / "o.jsonl")])

@@ -1,11 +1,13 @@
-"""Whole-file writers take the output lock too: export, compare, filter, select and annotate
-refuse a second run on the same output with generate's exit code (7) and sentence, and write
-nothing while another run holds it."""
+"""Whole-file writers take the output lock too: export, compare, filter, select, annotate and
+tiny build refuse a second run on the same output with generate's exit code (7) and sentence,
+and write nothing while another run holds it."""
 
 from __future__ import annotations
 
 import json
 import os
+import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -82,6 +84,10 @@ CASES: dict[str, Case] = {
         ],
         t / "ann.jsonl",
     ),
+    "tiny build": lambda t: (
+        ["tiny", "build", "--output-dir", str(t / "m"), "--pages", "5"],
+        t / "m",
+    ),
 }
 
 
@@ -110,7 +116,8 @@ def test_a_held_lock_refuses_the_command_and_nothing_is_written(
             [*before, lock_path(output).name]
         )
     assert not lock_path(output).exists()
-    if command != "annotate":  # annotate's free run is in test_annotate (it needs a judge)
+    # a free annotate needs a judge (test_annotate), a free tiny build is test_tiny_build_resume
+    if command not in ("annotate", "tiny build"):
         assert main(argv) == 0  # free again once released
         assert output.exists() and not lock_path(output).exists()
 
@@ -164,3 +171,37 @@ def test_two_concurrent_filters_on_one_output(tmp_path: Path) -> None:
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert ids == [f"r{i}" for i in range(n)]  # every id once, in order
     assert not lock_path(out).exists()
+
+
+def _file_limit(limit: int) -> Callable[[], None]:
+    def limit_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limit_files
+
+
+@pytest.mark.parametrize("command", ["filter", "export", "compare"])
+def test_a_full_disk_stops_a_whole_file_writer_cleanly(command: str, tmp_path: Path) -> None:
+    argv, output = CASES[command](tmp_path)
+    rows = [record(f"r{i}", "a long enough answer " * 20) for i in range(40)]
+    for name in ("gen.jsonl", "b.jsonl"):  # inputs whose outputs outgrow the limit
+        write_jsonl(tmp_path / name, rows)
+    run = [sys.executable, "-m", "codit", *argv]
+    full = subprocess.run(
+        run, capture_output=True, text=True, timeout=300, preexec_fn=_file_limit(1024)
+    )
+    assert full.returncode == 8, full.stderr
+    assert "Traceback" not in full.stderr
+    [error] = [line for line in full.stderr.splitlines() if line.startswith("codit: error:")]
+    assert error.startswith("codit: error: cannot write") and "File too large" in error
+    assert error.endswith("; free some space and rerun the same command")
+    # nothing half-written is left: no output records, no temporary file
+    left = [
+        p for p in tmp_path.rglob("*") if p.is_file() and p.name not in ("gen.jsonl", "b.jsonl")
+    ]
+    assert all(p.suffix != ".tmp" and p.stat().st_size < 1024 for p in left), left
+    assert not (output.is_file() and output.suffix == ".jsonl")
+    assert not lock_path(output).exists()
+    done = subprocess.run(run, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr

@@ -7,6 +7,7 @@ thread count and deterministic mode are restored after)."""
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import signal
 import subprocess
@@ -194,3 +195,30 @@ def _stages(state: Path) -> dict:
         return json.loads(state.read_text())["stages"]
     except (OSError, ValueError):
         return {}
+
+
+def test_a_full_disk_stops_the_build_with_one_sentence_and_the_rerun_completes(
+    reference: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "models"
+    limit = 20_000  # bytes per file: the data and state fit, a model does not
+    full = subprocess.run(
+        [sys.executable, "-m", "codit", *build_args(out, 3)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=lambda: (
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN),
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+        ),
+    )
+    assert full.returncode == 8, full.stderr
+    assert "Traceback" not in full.stderr
+    [error] = [line for line in full.stderr.splitlines() if line.startswith("codit: error:")]
+    assert error.startswith(f"codit: error: cannot write {out / STAGING / 'tiny-base.tmp'}: ")
+    assert error.endswith(
+        f"(the pair in {out} is unchanged); free some space and rerun the same command"
+    )
+    assert not (out / STAGING / "tiny-base.tmp").exists()
+    build(out, 3)
+    assert pair(out) == pair(reference)

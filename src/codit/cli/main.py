@@ -65,13 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _user_facing(err: BaseException) -> str | None:
     """The sentence for an input that is not UTF-8 or a disk that is full; None: a bug."""
-    import errno
+    from codit.io.atomic import no_space
 
     if isinstance(err, UnicodeDecodeError):
         return f"an input is not valid UTF-8 ({err}); save it as UTF-8"
-    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        where = f" {err.filename}" if err.filename else ""
-        return f"cannot write{where}: {err.strerror}; free some space and rerun the same command"
+    if no_space(err):  # an OSError, or a library's own error (safetensors) that quotes one
+        filename = getattr(err, "filename", None)
+        where = f" {filename}" if filename else ""
+        reason = getattr(err, "strerror", None) or str(err)
+        return f"cannot write{where}: {reason}; free some space and rerun the same command"
     return None
 
 
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"codit: error: {err}", file=sys.stderr)
         return err.exit_code
-    except (UnicodeDecodeError, OSError) as err:  # a reader or writer we did not route
+    except Exception as err:  # a reader or writer we did not route; anything else is a bug
         if debug or not _user_facing(err):
             raise
         print(f"codit: error: {_user_facing(err)}", file=sys.stderr)

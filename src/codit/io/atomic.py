@@ -19,9 +19,17 @@ from codit.errors import OutOfSpace
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
-def out_of_space(path: Path, err: OSError, kept: str = "") -> OutOfSpace:
+def no_space(err: BaseException) -> bool:
+    """Whether ``err`` says there was no room: an ``OSError`` with a ``NO_SPACE`` errno, or a
+    library's own error that quotes one (safetensors: ``I/O error: ... (os error 28)``)."""
+    if isinstance(err, OSError) and err.errno is not None:
+        return err.errno in NO_SPACE
+    return any(f"(os error {code})" in str(err) for code in NO_SPACE)
+
+
+def out_of_space(path: Path, err: BaseException, kept: str = "") -> OutOfSpace:
     """The one sentence for a write that found no room."""
-    reason = err.strerror or str(err)
+    reason = getattr(err, "strerror", None) or str(err)
     return OutOfSpace(
         f"cannot write {path}: {reason}{kept}; free some space and rerun the same command"
     )

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codit.io.atomic import write_json, write_lines
+from codit.io.atomic import no_space, out_of_space, write_json, write_lines
 from codit.io.lock import OutputLock
 from codit.io.manifest import read_json
 from codit.settings import check, setting
@@ -308,7 +308,14 @@ def _finish_stage(
     tmp, final = staging / f"{name}.tmp", staging / name
     for path in (tmp, final):  # left by a run killed before its stage was marked done
         shutil.rmtree(path, ignore_errors=True)
-    save_model(model, tokenizer, tmp)
+    try:
+        save_model(model, tokenizer, tmp)
+    except Exception as err:  # safetensors reports a full disk as its own error
+        if not no_space(err):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+        kept = f" (the pair in {staging.parent} is unchanged)"
+        raise out_of_space(tmp, err, kept) from None
     os.replace(tmp, final)
     state["stages"][stage] = {
         "final_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4),
