@@ -3,6 +3,7 @@ dataset, or one sentence saying both ways when it is offline with an empty cache
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from codit.errors import DataError
+from codit.errors import DataError, OutOfSpace
 from codit.evaluation import ifeval_data
 from codit.evaluation.ifeval import IFEvalConfig, run_ifeval
 
@@ -79,6 +80,16 @@ def test_first_run_converts_the_dataset_into_the_cache(
         return datasets.Dataset.from_list([PROMPT])
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load)
+
+    def no_room(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space")
+
+    with monkeypatch.context() as patch:  # a full disk while caching: no cache file, no temporary
+        patch.setattr(os, "fsync", no_room)
+        with pytest.raises(OutOfSpace, match=f"cannot write {cached}: No space; free"):
+            ifeval_data.resolve_input_data(None)
+    assert list(cached.parent.iterdir()) == []
+    calls.clear()
     assert ifeval_data.resolve_input_data(None) == cached
     assert calls == [("google/IFEval", "train")]
     assert json.loads(cached.read_text()) == PROMPT

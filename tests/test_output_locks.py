@@ -88,6 +88,11 @@ CASES: dict[str, Case] = {
         ["tiny", "build", "--output-dir", str(t / "m"), "--pages", "5"],
         t / "m",
     ),
+    "tiny eval": lambda t: (
+        ["tiny", "eval", "--settings", "direct", "--limit", "2", "--max-new-tokens", "4"]
+        + ["--samples", "0", "--output-dir", str(t / "ev")],
+        t / "ev",
+    ),
 }
 
 
@@ -120,6 +125,9 @@ def test_a_held_lock_refuses_the_command_and_nothing_is_written(
     if command not in ("annotate", "tiny build"):
         assert main(argv) == 0  # free again once released
         assert output.exists() and not lock_path(output).exists()
+    if command == "tiny eval":  # the answers of both prompts, whole
+        rows = [json.loads(line) for line in (output / "direct.jsonl").read_text().splitlines()]
+        assert len(rows) == 2 and all(isinstance(r["response"], str) for r in rows)
 
 
 # The first run pauses after taking the lock, before it reads its input, until the test lets it
@@ -196,6 +204,8 @@ def test_a_full_disk_stops_a_whole_file_writer_cleanly(command: str, tmp_path: P
     [error] = [line for line in full.stderr.splitlines() if line.startswith("codit: error:")]
     assert error.startswith("codit: error: cannot write") and "File too large" in error
     assert error.endswith("; free some space and rerun the same command")
+    if command == "export":  # the file that found no room, not only pyarrow's text
+        assert error.startswith(f"codit: error: cannot write {output / 'data' / 'train-0'}")
     # nothing half-written is left: no output records, no temporary file
     left = [
         p for p in tmp_path.rglob("*") if p.is_file() and p.name not in ("gen.jsonl", "b.jsonl")

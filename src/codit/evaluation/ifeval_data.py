@@ -10,7 +10,6 @@ cached file nor ``--input-data`` fails with one sentence naming both ways.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 
 from codit.errors import DataError
 from codit.evaluation.checks import instruction_arguments
+from codit.io.atomic import write_lines
 from codit.io.invalid import Invalid, invalid_input
 from codit.io.jsonl import iter_lines
 
@@ -64,12 +64,7 @@ def resolve_input_data(input_data: str | None) -> Path:
             f"once with network access so that {HUB_DATASET} is downloaded and cached "
             f"({why} and it is not in the cache at {path.parent})"
         ) from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps({k: row[k] for k in FIELDS}, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    write_lines(path, [{k: row[k] for k in FIELDS} for row in rows])
     log.info("cached %d IFEval prompts from %s at %s", len(rows), HUB_DATASET, path)
     return path
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codit.errors import DataError
 from codit.experiments.grid import DEFAULT_CELL, cell_tag, default_cell
-from codit.io.atomic import write_json
+from codit.io.atomic import write_json, write_lines
 
 if TYPE_CHECKING:
     from codit.experiments.codit_mini import CoditExperimentConfig
@@ -58,14 +57,11 @@ def write_prompts(path: Path, build: dict[str, Any], n: int, heldout: set[str]) 
     clash = [e.prompt for e in fresh if e.prompt in heldout]
     if clash:
         raise DataError(f"{len(clash)} training prompts are also held out, e.g. {clash[0]!r}")
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as handle:
-        for i, e in enumerate(fresh):
-            messages = e.messages()[:-1]  # system (sometimes) and user; the teacher answers
-            handle.write(
-                json.dumps({"id": str(i), "messages": messages, **e.ifeval(), "key": i}) + "\n"
-            )
-    os.replace(tmp, path)
+    rows = [  # the messages are system (sometimes) and user; the teacher answers
+        {"id": str(i), "messages": e.messages()[:-1], **e.ifeval(), "key": i}
+        for i, e in enumerate(fresh)
+    ]
+    write_lines(path, rows)
 
 
 def teacher_data(
@@ -182,12 +178,11 @@ def evaluate_model(
     ]
     verdicts = evaluate(heldout, {str(p.key): t for p, t in zip(heldout, texts, strict=True)})
     metrics = summarize(verdicts)
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "heldout.jsonl").open("w") as handle:
-        for p, t, v in zip(heldout, texts, verdicts, strict=True):
-            handle.write(
-                json.dumps({"key": p.key, "prompt": p.prompt, "response": t, **v.to_dict()}) + "\n"
-            )
+    rows = [
+        {"key": p.key, "prompt": p.prompt, "response": t, **v.to_dict()}
+        for p, t, v in zip(heldout, texts, verdicts, strict=True)
+    ]
+    write_lines(folder / "heldout.jsonl", rows)
     write_json(metrics_path, metrics)
     report(stage, 1, 1)
     return metrics

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from codit.errors import DataError
+from codit.io.atomic import replacing
 from codit.io.jsonl import iter_lines
 
 FORMATS = ("parquet", "jsonl")
@@ -135,13 +136,12 @@ def write_shards(records: Path, folder: Path, fmt: str, shard_size: int) -> Shar
         table = pa.Table.from_pylist(chunk, schema=summary.schema)
         num_bytes += table.nbytes
         rel = Path(shard_name(i, total, fmt))
-        tmp = folder / (str(rel) + ".tmp")
-        if fmt == "parquet":
-            pq.write_table(table, tmp)
-        else:
-            with tmp.open("w", encoding="utf-8") as handle:
+        # the old shards were deleted above, so a full disk names this shard and keeps none
+        with replacing(folder / rel, kept="") as handle:
+            if fmt == "parquet":
+                pq.write_table(table, handle)
+            else:
                 for row in table.to_pylist():  # every key of the schema, so shards agree
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        tmp.replace(folder / rel)
+                    handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
         written.append(rel)
     return replace(summary, shards=written, num_bytes=num_bytes)

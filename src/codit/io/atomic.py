@@ -7,11 +7,13 @@ old file untouched. For append-only record files see ``codit.io.records``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from codit.errors import OutOfSpace
 
@@ -35,23 +37,42 @@ def out_of_space(path: Path, err: BaseException, kept: str = "") -> OutOfSpace:
     )
 
 
-def write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) atomically, creating its folder."""
+@contextlib.contextmanager
+def replacing(path: Path, kept: str | None = None) -> Iterator[BinaryIO]:
+    """``with replacing(path) as handle:`` writes a binary file that replaces ``path`` when the
+    block ends (fsynced, then renamed); an error in the block leaves ``path`` as it was.
+
+    Args:
+        path: the file to replace; its folder is created.
+        kept: what the full-disk sentence says was kept (default: the previous file, if any).
+
+    Raises:
+        OutOfSpace: the disk is full (or a file-size limit is reached); the temporary file is
+            removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if kept is None:
+        kept = f" (the previous {path.name} is unchanged)" if path.exists() else ""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("wb") as handle:
-            handle.write(text.encode("utf-8"))
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError as err:
+    except BaseException as err:  # an interrupt too: no temporary file is left behind
         tmp.unlink(missing_ok=True)
-        if err.errno in NO_SPACE:
-            raise out_of_space(path, err, f" (the previous {path.name} is unchanged)") from None
+        if no_space(err):  # a library writing into the handle may quote the errno in its text
+            raise out_of_space(path, err, kept) from None
         raise
     sync_dir(path.parent)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) atomically, creating its folder."""
+    with replacing(path) as handle:
+        handle.write(text.encode("utf-8"))
 
 
 def write_json(path: Path, value: Any) -> None:

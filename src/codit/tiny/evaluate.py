@@ -10,11 +10,12 @@ prompts and scoring (prompt- and instruction-level accuracy, strict and loose) a
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from codit.io.atomic import write_lines
+from codit.io.lock import locked
 from codit.settings import check, setting
 from codit.tiny.build import HELDOUT_PATH
 
@@ -67,7 +68,17 @@ def evaluate(config: EvalConfig) -> tuple[list[Result], list[Any]]:
 
     Returns:
         (one result per setting, the ``IFEvalPrompt`` list that was used).
+
+    Raises:
+        OutputLocked: another run is writing ``config.output_dir``.
     """
+    if not config.output_dir:
+        return _evaluate(config)
+    with locked(Path(config.output_dir), "tiny eval"):  # two runs would mix their answers
+        return _evaluate(config)
+
+
+def _evaluate(config: EvalConfig) -> tuple[list[Result], list[Any]]:
     from codit.evaluation.ifeval import evaluate as verdicts_of
     from codit.evaluation.ifeval import load_prompts, summarize
     from codit.generation.texts import LocalGenerator
@@ -98,11 +109,11 @@ def evaluate(config: EvalConfig) -> tuple[list[Result], list[Any]]:
         )
         results.append(Result(name, texts, summarize(verdicts)))
         if config.output_dir:
-            out = Path(config.output_dir)
-            out.mkdir(parents=True, exist_ok=True)
-            with (out / f"{name}.jsonl").open("w") as handle:
-                for p, t, v in zip(prompts, texts, verdicts, strict=True):
-                    handle.write(json.dumps({**asdict(p), "response": t, **v.to_dict()}) + "\n")
+            rows = [
+                {**asdict(p), "response": t, **v.to_dict()}
+                for p, t, v in zip(prompts, texts, verdicts, strict=True)
+            ]
+            write_lines(Path(config.output_dir) / f"{name}.jsonl", rows)
     return results, prompts
 
 

@@ -8,7 +8,6 @@ counts, the starting model, and the losses measured.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -18,6 +17,7 @@ from typing import Any
 
 from codit import __version__
 from codit.config import to_dict
+from codit.io.atomic import write_json
 from codit.training.config import TrainConfig
 from codit.training.model import save_trained
 
@@ -94,6 +94,6 @@ def finish(
         "saved": saved,
     }
     path = output / MANIFEST
-    path.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    write_json(path, manifest)  # experiments read its presence as a finished run
     log.info("wrote %s", path)
     return manifest
