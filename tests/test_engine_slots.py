@@ -14,7 +14,7 @@ import torch
 
 from codit.decoding.config import DecodingConfig, RowSettings
 from codit.decoding.engine import PairEngine, Request
-from codit.decoding.kvcache import SlotCache
+from codit.decoding.kvcache import CohortCache
 from test_engine import PROMPTS, encode, reference_greedy, requests, run
 
 GREEDY = dict(temperature=0.0)
@@ -263,7 +263,7 @@ def test_cancel_frees_the_row(models64, tokenizer):
     held = engine.kv_stats()["held_bytes"]
     assert engine.cancel(a.key) and engine.cancel(c.key)  # one running, one queued
     assert not engine.cancel("nobody")
-    assert engine.kv_stats()["held_bytes"] < held and len(engine._free) == 1
+    assert engine.kv_stats()["held_bytes"] < held and len(engine._batch) == 1
     out = engine.step()
     assert {x.key: x.finish_reason for x in out.completions} == {
         a.key: "cancelled",
@@ -334,7 +334,10 @@ def test_kv_stats_by_hand(models64, tokenizer):
     n = len(a.prompt_ids) + len(b.prompt_ids)
     assert stats["held_bytes"] == n * per_token
     assert stats["capacity_tokens"] == 3 * 256  # the models' context, per slot
-    assert stats["allocated_bytes"] == 3 * 256 * per_token  # three slots of 256 positions
+    assert (len(a.prompt_ids), len(b.prompt_ids)) == (13, 47)
+    # two cohorts (13 and 47 are far apart), each row with 16 positions of headroom
+    assert stats["cohorts"] == 2
+    assert stats["allocated_bytes"] == ((13 + 16) + (47 + 16)) * per_token
     engine.step()  # each row feeds its token: one position more each
     assert engine.kv_stats()["held_bytes"] == (n + 2) * per_token
     while engine.has_work():
@@ -378,7 +381,9 @@ def test_engine_private_apis(tokenizer):
     AttentionInterface.register(attention.NAME, spy)
     try:
         before = model.config._attn_implementation
-        cache = attention.Prefill(SlotCache(1, 8), 0, 0, 3)
+        store = CohortCache()
+        store.resize(0, 1, 8)
+        cache = attention.Prefill(store, 0, 0, 0, 3)
         with attention.slot_attention(model):
             model(
                 input_ids=torch.tensor([[5, 6, 7]]),
@@ -415,7 +420,7 @@ def test_bucketed_graph_step_equals_the_plain_step_on_cpu(models64, tokenizer):
     reqs = requests(tokenizer, PROMPTS * 2, max_new=[3, 11, 1, 20, 5, 14, 2, 6, 8, 4])
     reqs = [Request(f"{r.key}-{i}", r.prompt_ids, r.max_new_tokens) for i, r in enumerate(reqs)]
     plain = run(models64, tokenizer, config, batch_size=5, reqs=reqs)
-    engine = engine_for(models64, tokenizer, config, batch_size=5)
+    engine = engine_for(models64, tokenizer, config, batch_size=5, fixed_slots=True)
     engine.cuda_graphs, engine._graphs = True, Eager()
     got = {c.key: c for c in engine.generate(reqs)}
     assert tokens(got) == tokens(plain)
