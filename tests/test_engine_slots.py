@@ -456,3 +456,33 @@ def test_codit_sampling_follows_the_rule_computed_by_hand(tokenizer):
     plain = torch.where(keep, p_post, torch.zeros_like(p_post))
     plain = plain / plain.sum()
     assert 0.5 * (counts / n - plain).abs().sum().item() > 1.25 * noise
+
+
+def test_cohorts_grow_split_and_free_mid_run_and_stay_exact(models64, tokenizer):
+    """Rows of very different lengths join and leave mid-run; cohorts open, grow and close."""
+    config = DecodingConfig(mode="codit", max_new_tokens=40, **GREEDY)
+    base = requests(tokenizer)
+    lengths = [40, 3, 37, 1, 25, 8, 33, 2, 17, 40]
+    reqs = [Request(f"c{i}", base[i % 5].prompt_ids, n) for i, n in enumerate(lengths)]
+    engine = engine_for(models64, tokenizer, config, batch_size=4)
+    seen_cohorts, done = set(), {}
+    for r in reqs:
+        engine.add(r)
+    while engine.has_work():
+        done.update({c.key: c for c in engine.step().completions})
+        seen_cohorts.add(len(engine.layout.cohorts))
+        segments = engine.layout.segments()
+        assert sum(n for _, _, n, _ in segments) == len(engine._batch)  # no holes
+        assert [r.slot for r in engine._batch] == list(range(len(engine._batch)))
+    stats = engine.kv_stats()
+    assert stats["growths"] > 0 and max(seen_cohorts) > 1 and stats["cohorts"] == 0
+    assert stats["allocated_bytes"] == 0 and stats["held_bytes"] == 0
+    assert stats["peak_allocated_bytes"] <= 1.6 * stats["peak_held_bytes"]
+    for r in reqs:
+        alone = run(models64, tokenizer, config, batch_size=1, reqs=[r])[r.key]
+        assert done[r.key].token_ids == alone.token_ids, r.key
+    fixed = engine_for(models64, tokenizer, config, batch_size=4, fixed_slots=True)
+    assert tokens({c.key: c for c in fixed.generate(reqs)}) == tokens(done)
+    assert len(fixed.layout.cohorts) == 1 and fixed.kv_stats()["allocated_bytes"] == (
+        4 * fixed.slot_tokens * 2 * (2 * 2 * 2 * 8 * 8)
+    )
