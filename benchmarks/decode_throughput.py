@@ -576,6 +576,13 @@ def main(argv: list[str] | None = None) -> int:
             "continuous_tps": round(work.tokens / continuous.seconds, 2),
             "continuous_over_static": round(static.seconds / continuous.seconds, 3),
             "kv_stats": kv,
+            "kv_definitions": {
+                "allocated": "bytes the engine's K/V buffers occupy for rows, both models: "
+                "per cohort, rows x capacity positions (headroom and unused rows included)",
+                "held": "bytes of the K/V positions the rows actually hold, both models",
+                "ratio": "peak allocated (taken at every buffer resize) over peak held "
+                "(taken before every release), continuous run",
+            },
             "kv_allocated_over_held": (
                 round(kv["peak_allocated_bytes"] / kv["peak_held_bytes"], 3)
                 if kv and kv.get("peak_held_bytes")

@@ -14,7 +14,7 @@ import torch
 
 from codit.decoding.config import DecodingConfig, RowSettings
 from codit.decoding.engine import PairEngine, Request
-from codit.decoding.kvcache import SlotCache
+from codit.decoding.kvcache import CohortCache
 from test_engine import PROMPTS, encode, reference_greedy, requests, run
 
 GREEDY = dict(temperature=0.0)
@@ -263,7 +263,7 @@ def test_cancel_frees_the_row(models64, tokenizer):
     held = engine.kv_stats()["held_bytes"]
     assert engine.cancel(a.key) and engine.cancel(c.key)  # one running, one queued
     assert not engine.cancel("nobody")
-    assert engine.kv_stats()["held_bytes"] < held and len(engine._free) == 1
+    assert engine.kv_stats()["held_bytes"] < held and len(engine._batch) == 1
     out = engine.step()
     assert {x.key: x.finish_reason for x in out.completions} == {
         a.key: "cancelled",
@@ -334,7 +334,10 @@ def test_kv_stats_by_hand(models64, tokenizer):
     n = len(a.prompt_ids) + len(b.prompt_ids)
     assert stats["held_bytes"] == n * per_token
     assert stats["capacity_tokens"] == 3 * 256  # the models' context, per slot
-    assert stats["allocated_bytes"] == 3 * 256 * per_token  # three slots of 256 positions
+    assert (len(a.prompt_ids), len(b.prompt_ids)) == (13, 47)
+    # two cohorts (13 and 47 are far apart), each row with 16 positions of headroom
+    assert stats["cohorts"] == 2
+    assert stats["allocated_bytes"] == ((13 + 16) + (47 + 16)) * per_token
     engine.step()  # each row feeds its token: one position more each
     assert engine.kv_stats()["held_bytes"] == (n + 2) * per_token
     while engine.has_work():
@@ -378,7 +381,9 @@ def test_engine_private_apis(tokenizer):
     AttentionInterface.register(attention.NAME, spy)
     try:
         before = model.config._attn_implementation
-        cache = attention.Prefill(SlotCache(1, 8), 0, 0, 3)
+        store = CohortCache()
+        store.resize(0, 1, 8)
+        cache = attention.Prefill(store, 0, 0, 0, 3)
         with attention.slot_attention(model):
             model(
                 input_ids=torch.tensor([[5, 6, 7]]),
@@ -415,7 +420,7 @@ def test_bucketed_graph_step_equals_the_plain_step_on_cpu(models64, tokenizer):
     reqs = requests(tokenizer, PROMPTS * 2, max_new=[3, 11, 1, 20, 5, 14, 2, 6, 8, 4])
     reqs = [Request(f"{r.key}-{i}", r.prompt_ids, r.max_new_tokens) for i, r in enumerate(reqs)]
     plain = run(models64, tokenizer, config, batch_size=5, reqs=reqs)
-    engine = engine_for(models64, tokenizer, config, batch_size=5)
+    engine = engine_for(models64, tokenizer, config, batch_size=5, fixed_slots=True)
     engine.cuda_graphs, engine._graphs = True, Eager()
     got = {c.key: c for c in engine.generate(reqs)}
     assert tokens(got) == tokens(plain)
@@ -451,3 +456,33 @@ def test_codit_sampling_follows_the_rule_computed_by_hand(tokenizer):
     plain = torch.where(keep, p_post, torch.zeros_like(p_post))
     plain = plain / plain.sum()
     assert 0.5 * (counts / n - plain).abs().sum().item() > 1.25 * noise
+
+
+def test_cohorts_grow_split_and_free_mid_run_and_stay_exact(models64, tokenizer):
+    """Rows of very different lengths join and leave mid-run; cohorts open, grow and close."""
+    config = DecodingConfig(mode="codit", max_new_tokens=40, **GREEDY)
+    base = requests(tokenizer)
+    lengths = [40, 3, 37, 1, 25, 8, 33, 2, 17, 40]
+    reqs = [Request(f"c{i}", base[i % 5].prompt_ids, n) for i, n in enumerate(lengths)]
+    engine = engine_for(models64, tokenizer, config, batch_size=4)
+    seen_cohorts, done = set(), {}
+    for r in reqs:
+        engine.add(r)
+    while engine.has_work():
+        done.update({c.key: c for c in engine.step().completions})
+        seen_cohorts.add(len(engine.layout.cohorts))
+        segments = engine.layout.segments()
+        assert sum(n for _, _, n, _ in segments) == len(engine._batch)  # no holes
+        assert [r.slot for r in engine._batch] == list(range(len(engine._batch)))
+    stats = engine.kv_stats()
+    assert stats["growths"] > 0 and max(seen_cohorts) > 1 and stats["cohorts"] == 0
+    assert stats["allocated_bytes"] == 0 and stats["held_bytes"] == 0
+    assert stats["peak_allocated_bytes"] <= 1.6 * stats["peak_held_bytes"]
+    for r in reqs:
+        alone = run(models64, tokenizer, config, batch_size=1, reqs=[r])[r.key]
+        assert done[r.key].token_ids == alone.token_ids, r.key
+    fixed = engine_for(models64, tokenizer, config, batch_size=4, fixed_slots=True)
+    assert tokens({c.key: c for c in fixed.generate(reqs)}) == tokens(done)
+    assert len(fixed.layout.cohorts) == 1 and fixed.kv_stats()["allocated_bytes"] == (
+        4 * fixed.slot_tokens * 2 * (2 * 2 * 2 * 8 * 8)
+    )

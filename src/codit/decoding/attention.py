@@ -1,4 +1,4 @@
-"""Attention over the engine's per-slot K/V buffers, plugged into transformers models.
+"""Attention over the engine's cohort K/V buffers, plugged into transformers models.
 
 The engine runs a model with ``use_cache=False`` and its own attention function, registered
 with the public ``AttentionInterface`` and selected per forward through the model config's
@@ -6,14 +6,15 @@ with the public ``AttentionInterface`` and selected per forward through the mode
 afterwards, so the model behaves as before outside the engine). The step's state travels in
 the ``codit_slots`` keyword, which transformers hands on untouched to every attention call:
 
-- ``Decode``: one token per slot ``0 .. B-1``; its K/V is written at the slot's own position and
-  the query attends to its slot's first ``T`` positions (the longest live row, or a bucket),
-  with a (B, 1, 1, T) mask that hides other rows' lengths and, for sliding-window layers, the
-  positions that fell out of the window.
+- ``Decode``: one token per batch row; the batch is cut into ``Segment``s, one per K/V cohort
+  (``cohorts``). Each row's K/V is written at its own position in its cohort's buffer and its
+  query attends to the cohort's first ``span`` positions (a strided view, one SDPA per cohort),
+  with a (n, 1, 1, span) mask that hides other rows' lengths and, for sliding-window layers,
+  the positions that fell out of the window.
 - ``PrefillBatch``: several short prompts, left-padded to one width, each written into its
-  own slot; they attend only to their own tokens.
-- ``Prefill``: a chunk of one long prompt, written into one slot at ``start``; the chunk attends to
-  the slot's first ``start + C`` positions (a view, no copy) with a causal mask.
+  own row of its cohort; they attend only to their own tokens.
+- ``Prefill``: a chunk of one long prompt, written into its row at ``start``; the chunk attends
+  to the row's first ``start + C`` positions (a view, no copy) with a causal mask.
 
 Grouped-query attention is done without repeating K/V: the query (B, H, T, d) is viewed as
 (B, kv_heads, group * T, d), one SDPA "head" per K/V head. Because no ``Cache`` is passed, the
@@ -35,23 +36,28 @@ NAME = "codit_slots"
 
 
 @dataclass
-class Decode:
-    """One decoding step over slots ``0 .. B-1`` (B = ``positions.shape[0]``).
+class Segment:
+    """Batch rows ``start .. start + n - 1``: the rows of one cohort, in its buffer order.
 
     Attributes:
-        cache: the model's ``SlotCache``.
-        positions: (B,) long, where each slot's new token goes (its length before the step).
-        span: how many positions every query reads (>= the longest row after the step).
-        masks: window (0 = full attention) -> (B, 1, 1, span) bool mask of readable positions.
+        cohort: the cohort's id in the model's ``CohortCache``.
+        start: its first batch row.
+        positions: (n,) long, where each row's new token goes (its length before the step).
+        span: how many positions its queries read (>= its longest row after the step).
+        masks: (window, dtype) -> (n, 1, 1, span) additive mask, built once per step.
     """
 
-    cache: Any
+    cohort: int
+    start: int
     positions: torch.Tensor
     span: int
     masks: dict[tuple[int, torch.dtype], torch.Tensor] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.stop = self.start + self.positions.shape[0]
+        self.index = torch.arange(self.positions.shape[0], device=self.positions.device)
+
     def mask(self, window: int, dtype: torch.dtype) -> torch.Tensor:
-        """The additive mask for one window, built once per step."""
         if (window, dtype) not in self.masks:
             ok = decode_mask(self.positions, self.span, window)
             self.masks[window, dtype] = additive(ok, dtype)
@@ -59,11 +65,20 @@ class Decode:
 
 
 @dataclass
-class Prefill:
-    """A chunk of one prompt: positions ``start .. start + C - 1`` of slot ``slot``."""
+class Decode:
+    """One decoding step: one token per batch row, the batch cut into cohort segments."""
 
     cache: Any
-    slot: int
+    segments: list[Segment]
+
+
+@dataclass
+class Prefill:
+    """A chunk of one prompt: positions ``start .. start + C - 1`` of row ``row`` of ``cohort``."""
+
+    cache: Any
+    cohort: int
+    row: int
     start: int
     size: int
     masks: dict[int, torch.Tensor] = field(default_factory=dict)
@@ -75,26 +90,28 @@ class Prefill:
 
 
 @dataclass
+class Write:
+    """Where the real tokens of a ``PrefillBatch`` go in one cohort: (N,) long each."""
+
+    cohort: int
+    rows: torch.Tensor  # batch row of the chunk
+    columns: torch.Tensor  # column in the chunk
+    targets: torch.Tensor  # row in the cohort's buffers
+    positions: torch.Tensor  # position in that row
+
+
+@dataclass
 class PrefillBatch:
     """Several whole prompts in one forward, left-padded to a common width ``L``.
 
     Row ``i``'s tokens sit in columns ``offsets[i] .. L-1`` and go to positions
-    ``0 .. L-1-offsets[i]`` of slot ``slots[i]``; they attend only to each other (the prompt
-    fits in one chunk, so nothing is read from the cache).
-
-    Attributes:
-        cache: the model's ``SlotCache``.
-        offsets: (n,) long, the padding columns of each row.
-        write_rows, write_slots, write_positions, write_columns: (N,) long over the real
-            tokens: batch row, slot, position in the slot and column in the chunk.
+    ``0 .. L-1-offsets[i]`` of its row in its cohort (``writes``); they attend only to each
+    other (the prompt fits in one chunk, so nothing is read from the cache).
     """
 
     cache: Any
     offsets: torch.Tensor
-    write_rows: torch.Tensor
-    write_slots: torch.Tensor
-    write_positions: torch.Tensor
-    write_columns: torch.Tensor
+    writes: list[Write]
     masks: dict[int, torch.Tensor] = field(default_factory=dict)
 
     def mask(self, window: int, width: int) -> torch.Tensor:
@@ -187,37 +204,50 @@ def slot_attention_forward(
     kv_heads = key.shape[1]
     group = heads // kv_heads
     window = int(sliding_window or 0)
-    keys_buf, values_buf = codit_slots.cache.buffers(module.layer_idx, key)
+    layer = module.layer_idx
+    cache = codit_slots.cache
     q = query.reshape(batch, kv_heads, group * length, dim)
     if isinstance(codit_slots, Decode):
-        rows = torch.arange(batch, device=key.device)
-        pos = codit_slots.positions
-        keys_buf[rows, :, pos] = key[:, :, 0]
-        values_buf[rows, :, pos] = value[:, :, 0]
-        span = codit_slots.span
-        keys = keys_buf[:batch, :, :span]
-        values = values_buf[:batch, :, :span]
-        mask = codit_slots.mask(window, query.dtype)
+        outs = []
+        for seg in codit_slots.segments:
+            keys_buf, values_buf = cache.buffers(seg.cohort, layer, key)
+            rows = slice(seg.start, seg.stop)
+            keys_buf[seg.index, :, seg.positions] = key[rows, :, 0]
+            values_buf[seg.index, :, seg.positions] = value[rows, :, 0]
+            n, span = seg.stop - seg.start, seg.span
+            mask = seg.mask(window, query.dtype)
+            outs.append(
+                _attend(
+                    q[rows],
+                    keys_buf[:n, :, :span],
+                    values_buf[:n, :, :span],
+                    mask,
+                    scaling,
+                    softcap,
+                )
+            )
+        out = outs[0] if len(outs) == 1 else torch.cat(outs)
     elif isinstance(codit_slots, PrefillBatch):
-        st = codit_slots
-        keys_buf[st.write_slots, :, st.write_positions] = key[st.write_rows, :, st.write_columns]
-        values_buf[st.write_slots, :, st.write_positions] = value[
-            st.write_rows, :, st.write_columns
-        ]
-        keys, values = key, value
-        causal = st.mask(window, length)
+        batched = codit_slots
+        for w in batched.writes:
+            keys_buf, values_buf = cache.buffers(w.cohort, layer, key)
+            keys_buf[w.targets, :, w.positions] = key[w.rows, :, w.columns]
+            values_buf[w.targets, :, w.positions] = value[w.rows, :, w.columns]
+        causal = batched.mask(window, length)
         mask = causal.unsqueeze(1).expand(batch, group, length, length)
         mask = additive(mask.reshape(batch, 1, group * length, length), query.dtype)
+        out = _attend(q, key, value, mask, scaling, softcap)
     else:
-        s, start, size = codit_slots.slot, codit_slots.start, codit_slots.size
-        keys_buf[s, :, start : start + size] = key[0]
-        values_buf[s, :, start : start + size] = value[0]
-        keys = keys_buf[s : s + 1, :, : start + size]
-        values = values_buf[s : s + 1, :, : start + size]
-        causal = codit_slots.mask(window, key.device)
+        chunk = codit_slots
+        keys_buf, values_buf = cache.buffers(chunk.cohort, layer, key)
+        r, start, size = chunk.row, chunk.start, chunk.size
+        keys_buf[r, :, start : start + size] = key[0]
+        values_buf[r, :, start : start + size] = value[0]
+        keys = keys_buf[r : r + 1, :, : start + size]
+        values = values_buf[r : r + 1, :, : start + size]
+        causal = chunk.mask(window, key.device)
         mask = causal.unsqueeze(0).expand(group, size, start + size).reshape(group * size, -1)
-        mask = additive(mask, query.dtype)
-    out = _attend(q, keys, values, mask, scaling, softcap)
+        out = _attend(q, keys, values, additive(mask, query.dtype), scaling, softcap)
     out = out.view(batch, heads, length, dim).transpose(1, 2).contiguous()
     return out, None
 

@@ -5,15 +5,16 @@ Every step feeds the same token ids to both models, scores the next token with a
 noise keyed on the record's seed and step, so a record's tokens do not depend on its batch).
 In ``direct`` mode the base model is never run.
 
-Each row owns one slot of both models' K/V caches (``kvcache.SlotCache``) for its whole life.
-A decoding step runs slots ``0 .. B-1`` in one forward per model, each slot writing its new
-K/V at its own position and attending to its own first positions (``attention``). An admitted
-prompt is prefilled alone into its slot, in chunks of ``prefill_chunk`` tokens, without
-touching any other row; a finished row frees its slot and the next prompt takes it at once
-(``continuous=True``), or, with ``continuous=False``, only when the whole batch is done, like
-``model.generate``. Rows are moved down into free slots when holes waste a quarter of the batch.
-Per-row state (positions, last tokens, settings, step counters) lives in device tensors; the
-sampled ids are the one tensor the host reads each step.
+K/V lives in length cohorts (``cohorts``, ``kvcache``): a row is placed, when admitted, in the
+cohort of rows of about its length and keeps its place for life, so buffers hold about what
+rows hold. A decoding step runs the whole batch in one forward per model; attention writes
+each row's new K/V at its own position and runs one SDPA per cohort (``attention``). Admitted
+prompts are prefilled into their own rows (``prefill``: long ones in chunks) without touching
+any other row; a finished row leaves at once (``continuous=True``) and the next prompt is
+admitted, or, with ``continuous=False``, rows ride along until the whole batch is done, like
+``model.generate``. Per-row state lives in device tensors (``rows.RowState``), reordered when
+rows join or leave so that each cohort's rows are contiguous; the sampled ids are the one
+tensor the host reads each step.
 
 The incremental API (``add``, ``cancel``, ``step``, ``has_work``, ``kv_stats``) serves
 ``codit serve``; ``generate`` is built on it. This module knows nothing of files or records.
@@ -21,92 +22,31 @@ The incremental API (``add``, ``cancel``, ``step``, ``has_work``, ``kv_stats``) 
 
 from __future__ import annotations
 
-import hashlib
-import heapq
 import inspect
 import logging
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from codit.decoding import attention, graphs
-from codit.decoding.config import DecodingConfig, RowSettings
+from codit.decoding import attention, graphs, prefill
+from codit.decoding.cohorts import Layout
+from codit.decoding.config import DecodingConfig
 from codit.decoding.contrastive import SCORE_RULES, row_scores
-from codit.decoding.kvcache import SlotCache, bytes_per_token, free_bytes, parse_memory
+from codit.decoding.kvcache import CohortCache, bytes_per_token, free_bytes, parse_memory
+from codit.decoding.rows import Completion, Request, Row, RowState, StepOutput, row_seed, upload
 from codit.decoding.sampling import sample
 from codit.decoding.stops import StopWatch
 from codit.errors import CoditError, ConfigError
 
+__all__ = ["Completion", "PairEngine", "Request", "StepOutput", "row_seed"]
+
 log = logging.getLogger(__name__)
 
 PREFILL_CHUNK = 512
-CPU_SLOT_TOKENS = 32768  # most positions per slot on CPU when no budget is given
+CPU_SLOT_TOKENS = 32768  # most positions per row on CPU when no budget is given
 GPU_MEMORY_FRACTION = 0.85  # of free device memory, when no budget is given
-
-
-@dataclass(frozen=True)
-class Request:
-    """One prompt to complete.
-
-    Attributes:
-        key: the record's id; also seeds its sampling stream.
-        prompt_ids: the prompt's token ids (chat template already applied).
-        max_new_tokens: per-row cap; None uses the engine's setting.
-        settings: per-row decoding overrides; None uses the engine's settings.
-    """
-
-    key: str
-    prompt_ids: list[int]
-    max_new_tokens: int | None = None
-    settings: RowSettings | None = None
-
-
-@dataclass(frozen=True)
-class Completion:
-    """A finished row: the response, or why there is none (``error``)."""
-
-    key: str
-    text: str
-    token_ids: list[int]
-    finish_reason: str  # "stop" | "length" | "error" | "cancelled"
-    prompt_tokens: int
-    completion_tokens: int
-    error: str | None = None
-
-
-@dataclass
-class StepOutput:
-    """What one ``step`` produced: finished (or rejected) rows and each row's new tokens."""
-
-    completions: list[Completion] = field(default_factory=list)
-    tokens: dict[str, list[int]] = field(default_factory=dict)
-
-
-@dataclass
-class _Row:
-    key: str
-    prompt: list[int]
-    max_new_tokens: int
-    config: DecodingConfig
-    watch: Any
-    slot: int = -1
-    length: int = 0  # positions held in the slot
-    tokens: list[int] = field(default_factory=list)
-
-    @property
-    def kind(self) -> tuple[float, float, bool, bool]:
-        """What the batch-wide fast paths depend on: (alpha, beta, filtering, sampling)."""
-        c = self.config
-        sampling = c.temperature > 0
-        return (c.alpha, c.beta, sampling and (c.top_k > 0 or c.top_p < 1.0), sampling)
-
-
-def row_seed(seed: int, key: str) -> int:
-    """A 63-bit seed derived from the run seed and the record id."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "little") >> 1
 
 
 def context_length(model: Any) -> int | None:
@@ -126,12 +66,15 @@ class PairEngine:
         decoding: the decoding settings (per-request ``RowSettings`` override them).
         stop_ids: token ids that end a response (the instruct model's EOS ids).
         vocab_size: how many logits to score (the real vocabulary, ``len(tokenizer)``).
-        batch_size: most rows decoded at once (the number of cache slots).
-        continuous: finished rows leave and queued prompts take their slots at once; else
+        batch_size: most rows decoded at once.
+        continuous: finished rows leave and queued prompts take their places at once; else
             static batching (new prompts only once the whole batch is done).
         kv_cache_memory: the K/V budget of both models: None (CUDA: 85% of free memory; CPU:
-            slots of up to 32k positions, grown on demand), a fraction in (0, 1] of free
-            device memory, or a size such as ``"4GB"``.
+            up to 32k positions per row, allocated as rows grow), a fraction in (0, 1] of free
+            device memory, or a size such as ``"4GB"``. Every row may hold up to
+            budget / batch size positions.
+        fixed_slots: one K/V buffer of ``batch_size`` rows x the positions the budget allows,
+            allocated once (what CUDA graphs need; None: on CUDA), instead of cohorts.
     """
 
     def __init__(
@@ -145,6 +88,7 @@ class PairEngine:
         batch_size: int = 8,
         continuous: bool = True,
         kv_cache_memory: str | float | None = None,
+        fixed_slots: bool | None = None,
     ):
         if decoding.contrastive and base is None:
             raise ValueError("codit mode needs a base model")
@@ -173,41 +117,31 @@ class PairEngine:
                 f"--kv-cache-memory leaves {self.slot_tokens} K/V positions per row at "
                 f"--batch-size {batch_size}; raise the budget or lower the batch size"
             )
-        grow = self.device.type != "cuda"
-        self.caches = [SlotCache(batch_size, self.slot_tokens, grow) for _ in self.models]
-
-        slots, dev = batch_size, self.device
-        self._pos = torch.zeros(slots, dtype=torch.long, device=dev)  # positions held
-        self._alive = torch.zeros(slots, dtype=torch.long, device=dev)
-        self._last = torch.zeros(slots, dtype=torch.long, device=dev)  # next input token
-        self._steps = torch.zeros(slots, dtype=torch.long, device=dev)  # tokens drawn so far
-        self._seeds = torch.zeros(slots, dtype=torch.long, device=dev)
-        self._top_k = torch.zeros(slots, dtype=torch.long, device=dev)
-        self._floats = torch.zeros(4, slots, dtype=torch.float64, device=dev)  # T, p, a, b
+        fixed = self.device.type == "cuda" if fixed_slots is None else fixed_slots
+        self.caches = [CohortCache() for _ in self.models]
+        self.layout = Layout(self.caches, batch_size, self.slot_tokens, fixed=fixed)
+        self.state = RowState(batch_size, self.device)
 
         self._queue: deque[Request] = deque()
-        self._rows: list[_Row | None] = [None] * slots
-        self._free = list(range(slots))  # a heap: the lowest free slot is taken first
-        self._kinds: Counter[tuple[float, float, bool, bool]] = Counter()
+        self._batch: list[Row] = []  # batch row i is _batch[i] (its slot is i)
+        self._kinds: Counter[tuple[float, float, bool, bool]] = Counter()  # of live rows
         self._pending: list[Completion] = []  # cancelled rows, reported by the next step
-        self._peak_allocated = 0
         self._peak_held = 0
         self._warned_slot = False
-        # CUDA graphs of the decoding step, when both models share one CUDA device
-        self.cuda_graphs = self.device.type == "cuda" and all(
-            d == self.device for d in self.devices
+        # CUDA graphs of the decoding step (fixed buffers), when both models share one device
+        self.cuda_graphs = (
+            fixed and self.device.type == "cuda" and all(d == self.device for d in self.devices)
         )
         self._graphs: graphs.StepGraphs | None = None
         # Each admission costs a forward of both models (all weights read once more), so
-        # prompts join in groups once this many slots are free, unless all queued ones fit.
+        # prompts join in groups once this many rows are free, unless all queued ones fit.
         self.admit_min = max(1, batch_size // 8)
-        self._static_width = 0  # static batching: the width of the running batch
 
     # ---- public -------------------------------------------------------------------------
     def generate(self, requests: Iterable[Request]) -> Iterator[Completion]:
         """Complete every request; yields each completion as soon as its row finishes.
 
-        Requests are pulled from the iterable as slots free up (at most ``batch_size`` wait
+        Requests are pulled from the iterable as rows free up (at most ``batch_size`` wait
         in the queue), so a huge input never sits in memory as token ids all at once.
         """
         pending = iter(requests)
@@ -226,51 +160,55 @@ class PairEngine:
             yield from self.step().completions
 
     def add(self, request: Request) -> None:
-        """Queue a request; it is admitted by a later ``step`` when a slot is free."""
+        """Queue a request; it is admitted by a later ``step`` when a row is free."""
         self._queue.append(request)
 
     def cancel(self, key: str) -> bool:
-        """Drop a queued or running row now, freeing its slot; True when one was dropped."""
+        """Drop a queued or running row now, freeing its K/V; True when one was dropped."""
         for request in self._queue:
             if request.key == key:
                 self._queue.remove(request)
                 n = len(request.prompt_ids)
                 self._pending.append(Completion(key, "", [], "cancelled", n, 0))
                 return True
-        for row in self._rows:
-            if row is not None and row.key == key:
+        for row in self._batch:
+            if row.key == key and not row.done:
+                tokens = list(row.tokens)
                 self._pending.append(
                     Completion(
-                        key,
-                        self._text(row.tokens),
-                        list(row.tokens),
-                        "cancelled",
-                        len(row.prompt),
-                        len(row.tokens),
+                        key, self._text(tokens), tokens, "cancelled", len(row.prompt), len(tokens)
                     )
                 )
                 self.kv_stats()  # the peaks, before the release
-                self._release([row])
+                self._finish([row], leave=True)
+                self._relayout(len(self._batch))
                 return True
         return False
 
     def has_work(self) -> bool:
         """Rows running or queued (or cancellations not yet reported)."""
-        return bool(self._queue or self._pending or len(self._free) < self.batch_size)
+        return bool(self._queue or self._pending or self._batch)
 
     def kv_stats(self) -> dict[str, int]:
-        """K/V of both models: positions the slots can hold, bytes allocated and held."""
-        allocated = sum(c.allocated_bytes() for c in self.caches)
-        held = sum(r.length for r in self._rows if r is not None) * sum(self._token_bytes)
-        self._peak_allocated = max(self._peak_allocated, allocated)
+        """K/V of both models, in positions and bytes.
+
+        ``capacity_tokens``: positions the budget allows (rows x ``slot_tokens``);
+        ``allocated_bytes``: what the cohorts' buffers occupy (rows x capacity, the headroom
+        and any unused rows included); ``held_bytes``: the positions rows hold; the peaks are
+        the most of each at any time (allocated: at every resize; held: before every release).
+        """
+        per_token = sum(self._token_bytes)
+        held = sum(r.length for r in self._batch) * per_token
         self._peak_held = max(self._peak_held, held)
         return {
             "capacity_tokens": self.batch_size * self.slot_tokens,
             "slot_tokens": self.slot_tokens,
-            "allocated_bytes": allocated,
+            "allocated_bytes": self.layout.allocated_tokens() * per_token,
             "held_bytes": held,
-            "peak_allocated_bytes": self._peak_allocated,
+            "peak_allocated_bytes": self.layout.peak_tokens * per_token,
             "peak_held_bytes": self._peak_held,
+            "cohorts": len(self.layout.cohorts),
+            "growths": self.layout.growths,
         }
 
     @torch.inference_mode()
@@ -278,121 +216,124 @@ class PairEngine:
         """Admit queued requests that fit, then run one decoding step for every row."""
         out = StepOutput(completions=self._pending)
         self._pending = []
-        running = [r for r in self._rows if r is not None]
-        admitted: list[_Row] = []
-        if self._admitting(running):
-            while self._queue and self._free:
+        batch = self._batch
+        admitted: list[Row] = []
+        if self._admitting(batch):
+            while self._queue and len(batch) + len(admitted) < self.batch_size:
                 request = self._queue.popleft()
                 problem = self._reject(request)
                 row = self._new_row(request) if problem is None else None
                 if row is None:
                     out.completions.append(problem or self._invalid(request))
                     continue
-                row.slot = heapq.heappop(self._free)
-                self._rows[row.slot] = row
+                row.slot = len(batch) + len(admitted)  # until the batch is reordered
                 self._kinds[row.kind] += 1
                 admitted.append(row)
-        if not running and not admitted:
+        if not batch and not admitted:
             return out
-        if admitted and not self.continuous:  # the batch's rows ride along until it is done
-            self._static_width = max(r.slot for r in admitted) + 1
-        ids = self._decode_step(running) if running else None
+        ids = self._decode_step(batch) if batch else None
         if admitted:
-            ids = self._admit(admitted, ids)
+            ids = self._admit(admitted, ids, len(batch))
         assert ids is not None
         # the one host sync of the step
         drawn = ids.tolist()
-        self._last[: len(drawn)] = ids
-        self._steps[: len(drawn)] += self._alive[: len(drawn)]
-        finished = self._advance(running + admitted, drawn, out)
+        st, n = self.state, len(drawn)
+        st.last[:n] = ids
+        st.steps[:n] += st.alive[:n]
+        finished = self._advance([r for r in batch if not r.done] + admitted, drawn, out)
         if finished:
-            # Held K/V only grows between releases and buffers never shrink, so the peaks are
-            # taken here, just before a release (and in cancel), not on every step.
+            # Held K/V only grows between releases, so its peak is taken just before one.
             self.kv_stats()
-            self._release(finished)
-            if self.continuous:
-                self._compact()
+            self._finish(finished, leave=self.continuous)
+        if finished or admitted:
+            self._relayout(len(batch) + len(admitted))
         return out
 
     # ---- one step -----------------------------------------------------------------------
-    def _admitting(self, running: list[_Row]) -> bool:
-        """Whether this step takes queued prompts into free slots."""
-        if not running:
-            self._static_width = 0
+    def _admitting(self, batch: list[Row]) -> bool:
+        """Whether this step takes queued prompts into free rows."""
+        if not batch:
             return True
         if not self.continuous:
             return False
-        free = len(self._free)
+        free = self.batch_size - len(batch)
         return free >= self.admit_min or 0 < len(self._queue) <= free
 
-    def _decode_step(self, running: list[_Row]) -> torch.Tensor:
-        """Feed every running row its last token; (B,) ids drawn for slots 0 .. B-1.
+    def _decode_step(self, batch: list[Row]) -> torch.Tensor:
+        """Feed every row its last token; (width,) ids drawn for batch rows 0 .. width-1.
 
         On CUDA the step (forwards, rule and draw) is a replayed graph, padded to a width and
-        a span bucket; elsewhere the same function runs directly on the exact sizes.
+        a span bucket over the one fixed cohort; elsewhere the same function runs directly on
+        the exact sizes, one segment per cohort.
         """
-        width = max(max(r.slot for r in running) + 1, self._static_width)
-        span = max(r.length for r in running) + 1
+        self.layout.reserve_step()
         if self.cuda_graphs:
             if self._graphs is None:
                 self._graphs = graphs.StepGraphs()
-            width = graphs.width_bucket(width, self.batch_size)
-            span = graphs.span_bucket(span, self.slot_tokens)
-        for c in self.caches:
-            c.readable(span)
-        if self.cuda_graphs and self._graphs is not None:
+            width = graphs.width_bucket(len(batch), self.batch_size)
+            span = graphs.span_bucket(max(r.length for r in batch) + 1, self.slot_tokens)
+            cohort = self.layout.cohorts[0].id
             kinds = sorted(self._kinds)
             setting = kinds[0] if len(kinds) == 1 else ("mixed", any(k[2] for k in kinds))
             ids = self._graphs.run(
-                (width, span, setting), lambda: self._draw(self._decode(width, span))
+                (width, span, setting),
+                lambda: self._draw(self._decode(width, [(cohort, 0, width, span)])),
             )
         else:
-            ids = self._draw(self._decode(width, span))
-        self._pos[:width] += self._alive[:width]
-        for r in running:
-            r.length += 1
+            width = len(batch)
+            cuts = [(c, start, n, length + 1) for c, start, n, length in self.layout.segments()]
+            ids = self._draw(self._decode(width, cuts))
+        self.state.pos[:width] += self.state.alive[:width]
+        for r in batch:
+            if not r.done:
+                r.length += 1
         return ids
 
-    def _admit(self, admitted: list[_Row], decoded: torch.Tensor | None) -> torch.Tensor:
-        """Prefill the admitted rows and draw their first tokens; ids merged with ``decoded``."""
-        order: list[_Row] = []
-        prefilled: list[list[torch.Tensor]] = []  # per group, per model: (n, V)
-        for group in self._prefill_groups(admitted):
+    def _decode(self, width: int, cuts: list[tuple[int, int, int, int]]) -> list[torch.Tensor]:
+        """Feed batch rows 0 .. width-1 their last token; (width, V) logits per model.
+
+        ``cuts``: (cohort, first row, rows, span) per segment of the batch.
+        """
+        out = []
+        segments: dict[torch.device, list[attention.Segment]] = {}
+        for i, dev in enumerate(self.devices):
+            positions = self.state.pos[:width].to(dev, non_blocking=True)
+            if dev not in segments:  # models on one device share the segments and masks
+                segments[dev] = [
+                    attention.Segment(c, start, positions[start : start + n], span)
+                    for c, start, n, span in cuts
+                ]
+            state = attention.Decode(self.caches[i], segments[dev])
+            tokens = self.state.last[:width].to(dev, non_blocking=True).unsqueeze(1)
+            out.append(self._forward(i, tokens, positions.unsqueeze(1), state))
+        return out
+
+    def _admit(self, admitted: list[Row], decoded: torch.Tensor | None, n: int) -> torch.Tensor:
+        """Prefill the admitted rows (at batch rows ``n ..``) and draw their first tokens;
+        ids merged with ``decoded``."""
+        self.layout.place(admitted)
+        order: list[Row] = []
+        prefilled: list[list[torch.Tensor]] = []  # per group, per model: (k, V)
+        for group in prefill.groups(admitted, self.prefill_chunk):
             order += group
-            long = len(group[0].prompt) > self.prefill_chunk
-            prefilled.append(self._prefill(group[0]) if long else self._prefill_batch(group))
-        self._activate(order)
-        index = self._upload([r.slot for r in order])
+            if len(group[0].prompt) > self.prefill_chunk:
+                logits = prefill.prefill_long(
+                    self._forward, self.caches, self.devices, group[0], self.prefill_chunk
+                )
+            else:
+                logits = prefill.prefill_batch(
+                    self._forward, self.caches, self.devices, group, self.pad_id
+                )
+            prefilled.append(logits)
+        self.state.activate(order)
+        index = upload([r.slot for r in order], self.device)
         logits = [torch.cat([p[i] for p in prefilled]) for i in range(len(self.models))]
         first = self._draw(logits, index)
-        width = max(
-            [r.slot + 1 for r in order] + ([decoded.shape[0]] if decoded is not None else [])
-        )
+        width = max(n + len(admitted), decoded.shape[0] if decoded is not None else 0)
         ids = first.new_zeros(width)
         if decoded is not None:
             ids[: decoded.shape[0]] = decoded
         return ids.index_copy_(0, index, first)
-
-    def _prefill_groups(self, rows: list[_Row]) -> list[list[_Row]]:
-        """Long prompts alone (chunked); short ones in groups that pad at most ~25%."""
-        groups: list[list[_Row]] = []
-        current: list[_Row] = []
-        total = 0
-        budget = 8 * self.prefill_chunk  # tokens per batched forward, padding included
-        for row in sorted(rows, key=lambda r: len(r.prompt)):
-            n = len(row.prompt)
-            if n > self.prefill_chunk:
-                groups.append([row])
-                continue
-            width = (len(current) + 1) * n
-            if current and (width > 1.25 * (total + n) or width > budget):
-                groups.append(current)
-                current, total = [], 0
-            current.append(row)
-            total += n
-        if current:
-            groups.append(current)
-        return groups
 
     def _forward(self, i: int, input_ids: torch.Tensor, positions: torch.Tensor, state: Any):
         model = self.models[i]
@@ -409,84 +350,10 @@ class PairEngine:
             )
         return out.logits[:, -1, : self.vocab_size].to(self.device, non_blocking=True)
 
-    def _decode(self, width: int, span: int) -> list[torch.Tensor]:
-        """Feed slots 0 .. width-1 their last token; (width, V) logits per model."""
-        out = []
-        for i, dev in enumerate(self.devices):
-            positions = self._pos[:width].to(dev, non_blocking=True)
-            state = attention.Decode(self.caches[i], positions, span)
-            tokens = self._last[:width].to(dev, non_blocking=True).unsqueeze(1)
-            out.append(self._forward(i, tokens, positions.unsqueeze(1), state))
-        return out
-
-    def _prefill(self, row: _Row) -> list[torch.Tensor]:
-        """Write the row's prompt into its slot, chunk by chunk; (1, V) logits per model."""
-        ids = row.prompt
-        n = len(ids)
-        for c in self.caches:
-            c.readable(n)
-        out = []
-        for i, dev in enumerate(self.devices):
-            full = self._upload(ids, device=dev).unsqueeze(0)
-            logits = None
-            for start in range(0, n, self.prefill_chunk):
-                size = min(self.prefill_chunk, n - start)
-                state = attention.Prefill(self.caches[i], row.slot, start, size)
-                positions = torch.arange(start, start + size, device=dev).unsqueeze(0)
-                logits = self._forward(i, full[:, start : start + size], positions, state)
-            assert logits is not None
-            out.append(logits)
-        row.length = n
-        return out
-
-    def _prefill_batch(self, rows: list[_Row]) -> list[torch.Tensor]:
-        """Prefill short prompts together, left-padded; (n, V) logits per model."""
-        lengths = [len(r.prompt) for r in rows]
-        width = max(lengths)
-        for c in self.caches:
-            c.readable(width)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        positions = torch.zeros((len(rows), width), dtype=torch.long)
-        for j, r in enumerate(rows):
-            n = lengths[j]
-            ids[j, width - n :] = torch.tensor(r.prompt)
-            positions[j, width - n :] = torch.arange(n)
-            r.length = n
-        offsets = torch.tensor([width - n for n in lengths])
-        real = torch.arange(width).unsqueeze(0) >= offsets.unsqueeze(1)
-        rows_idx, cols = real.nonzero(as_tuple=True)
-        slots = torch.tensor([r.slot for r in rows])[rows_idx]
-        out = []
-        for i, dev in enumerate(self.devices):
-            state = attention.PrefillBatch(
-                self.caches[i],
-                offsets.to(dev),
-                rows_idx.to(dev),
-                slots.to(dev),
-                positions[rows_idx, cols].to(dev),
-                cols.to(dev),
-            )
-            out.append(self._forward(i, ids.to(dev), positions.to(dev), state))
-        return out
-
-    def _activate(self, rows: list[_Row]) -> None:
-        """Set the device state of freshly prefilled rows (one copy per tensor)."""
-        index = self._upload([r.slot for r in rows])
-        ints = self._upload(
-            [[r.length, 1, 0, row_seed(r.config.seed, r.key), r.config.top_k] for r in rows]
-        )
-        for column, t in enumerate((self._pos, self._alive, self._steps, self._seeds, self._top_k)):
-            t.index_copy_(0, index, ints[:, column])
-        floats = self._upload(
-            [[c.temperature, c.top_p, c.alpha, c.beta] for c in (r.config for r in rows)],
-            torch.float64,
-        )
-        self._floats.index_copy_(1, index, floats.T)
-
     def _draw(self, logits: list[torch.Tensor], slots: torch.Tensor | None = None) -> torch.Tensor:
         """Score with the rule and sample one token for each of the B rows of ``logits``.
 
-        Row ``i`` is slot ``i``, or slot ``slots[i]`` when ``slots`` (B,) is given.
+        Row ``i`` is batch row ``i``, or batch row ``slots[i]`` when ``slots`` (B,) is given.
         """
         post = logits[0]
         base = logits[1] if len(logits) > 1 else None
@@ -497,20 +364,21 @@ class PairEngine:
             scores = SCORE_RULES[self.decoding.rule](post, base, alpha, beta)
             if not sampling:
                 return scores.argmax(dim=-1)
-        f = self._floats[:, rows]
+        st = self.state
+        f = st.floats[:, rows]
         if len(kinds) != 1:
             scores = row_scores(self.decoding.rule, post, base, f[2], f[3])
         return sample(
             scores,
             f[0],
-            self._top_k[rows],
+            st.top_k[rows],
             f[1],
-            self._seeds[rows],
-            self._steps[rows],
+            st.seeds[rows],
+            st.steps[rows],
             filtering=any(k[2] for k in kinds),
         )
 
-    def _advance(self, rows: list[_Row], drawn: list[int], out: StepOutput) -> list[_Row]:
+    def _advance(self, rows: list[Row], drawn: list[int], out: StepOutput) -> list[Row]:
         """Append each row's token; returns the rows that finished (their completions added)."""
         finished = []
         for row in rows:
@@ -537,45 +405,32 @@ class PairEngine:
             )
         return finished
 
-    def _release(self, rows: list[_Row]) -> None:
-        """Free the rows' slots (their positions are never read again)."""
-        slots = [r.slot for r in rows]
-        index = self._upload(slots)
-        self._alive.index_fill_(0, index, 0)
-        self._pos.index_fill_(0, index, 0)
+    def _finish(self, rows: list[Row], leave: bool) -> None:
+        """Finished rows stop drawing; they leave the batch now (``leave``) or, in a static
+        batch, when every row of it is done."""
+        self.state.stop([r.slot for r in rows])
         for r in rows:
-            self._rows[r.slot] = None
+            r.done = True
             self._kinds[r.kind] -= 1
             if not self._kinds[r.kind]:
                 del self._kinds[r.kind]
-            heapq.heappush(self._free, r.slot)
+        everyone = self.layout.order()
+        if leave:
+            self.layout.remove(rows)
+        elif all(r.done for r in everyone):
+            self.layout.remove(everyone)
 
-    def _compact(self) -> None:
-        """Move the highest rows into lower free slots once holes waste a quarter of the batch."""
-        live = [r for r in self._rows if r is not None]
-        if not live:
-            return
-        width = max(r.slot for r in live) + 1
-        if width - len(live) < max(1, width // 4):
-            return
-        for row in sorted(live, key=lambda r: -r.slot):
-            if not self._free or self._free[0] > row.slot:
-                break
-            dst, src = heapq.heappop(self._free), row.slot
-            for c in self.caches:
-                c.move(src, dst, row.length)
-            for t in (self._pos, self._alive, self._last, self._steps, self._seeds, self._top_k):
-                t[dst] = t[src]
-            self._floats[:, dst] = self._floats[:, src]
-            self._alive[src] = 0
-            self._pos[src] = 0
-            self._rows[dst], self._rows[src] = row, None
-            row.slot = dst
-            heapq.heappush(self._free, src)
+    def _relayout(self, before: int) -> None:
+        """Reorder the batch to the layout's order (each cohort's rows contiguous)."""
+        order = self.layout.order()
+        self.state.permute([r.slot for r in order], before)
+        for i, r in enumerate(order):
+            r.slot = i
+        self._batch = order
 
     # ---- rows ---------------------------------------------------------------------------
     def _slot_tokens(self, budget: int | float | None) -> int:
-        """Positions per slot that the budget allows (and the context needs, at most)."""
+        """Positions per row that the budget allows (and the context needs, at most)."""
         limit = self.max_context or CPU_SLOT_TOKENS
         if budget is None and self.device.type != "cuda":
             return min(limit, CPU_SLOT_TOKENS)
@@ -589,7 +444,7 @@ class PairEngine:
             capacity = min(int(fraction * free_bytes(d)) // b for d, b in per_device.items())
         return min(limit, capacity // self.batch_size)
 
-    def _new_row(self, request: Request) -> _Row | None:
+    def _new_row(self, request: Request) -> Row | None:
         try:
             config = request.settings.resolve(self.decoding) if request.settings else self.decoding
         except CoditError:
@@ -610,7 +465,7 @@ class PairEngine:
                 self._warned_slot = True
             limit = self.slot_tokens - n
         watch = StopWatch(self.tokenizer, config.stop) if config.stop else None
-        return _Row(request.key, list(request.prompt_ids), limit, config, watch)
+        return Row(request.key, list(request.prompt_ids), limit, config, watch)
 
     def _invalid(self, request: Request) -> Completion:
         n = len(request.prompt_ids)
@@ -621,15 +476,6 @@ class PairEngine:
         except CoditError as err:
             reason = f"the request's settings are invalid: {err}"
         return Completion(request.key, "", [], "error", n, 0, error=reason)
-
-    def _upload(
-        self, values: list[Any], dtype: torch.dtype = torch.long, device: torch.device | None = None
-    ) -> torch.Tensor:
-        """A host list on the device without a blocking copy (pinned memory on CUDA)."""
-        device = device or self.device
-        if device.type != "cuda":
-            return torch.tensor(values, dtype=dtype, device=device)
-        return torch.tensor(values, dtype=dtype).pin_memory().to(device, non_blocking=True)
 
     def _text(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=True)

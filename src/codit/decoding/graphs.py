@@ -2,8 +2,8 @@
 
 A decoding step without admissions has fixed shapes once its batch is padded to a width
 bucket and its attention span to a length bucket, and every tensor it reads lives at a fixed
-address (the engine's per-slot state and its ``SlotCache`` buffers, allocated once on CUDA).
-So the step is captured once per (width, span, settings) key in a ``torch.cuda.CUDAGraph`` and
+address (the engine's row state and its one K/V cohort of ``fixed_slots``, allocated once on
+CUDA). So the step is captured once per (width, span, settings) key in a ``torch.cuda.CUDAGraph`` and
 replayed: one launch instead of hundreds of kernels and their Python. Warm-up and capture run
 the real step on the real state; that is harmless because the step is idempotent until its
 outputs are consumed (it writes the same K/V at the same positions). A step that cannot be

@@ -1,21 +1,22 @@
-"""Per-slot K/V buffers written in place, and the memory budget that sizes them.
+"""K/V buffers written in place, grouped in length cohorts, and the memory budget.
 
-Each model gets one ``SlotCache``: for every layer a keys and a values tensor of shape
-(slots, kv_heads, capacity, head_dim), allocated on first use from the shapes the layer
-actually produces. A row owns one slot for its whole life: its prompt is prefilled into the
-slot, every decoding step writes one position, and when it finishes the slot is simply handed
-to the next prompt (stale positions are never read: the masks stop at each row's length).
-Nothing is concatenated, re-padded or copied per step.
+Each model gets one ``CohortCache``. A cohort is a group of rows of about the same length; for
+every layer it owns a keys and a values tensor of shape (rows, kv_heads, capacity, head_dim),
+allocated (zeroed) on first use from the shapes the layer actually produces. A row keeps its
+place in its cohort for life: its prompt is prefilled there, every decoding step writes one
+position, and attention reads the cohort's first positions as a strided view (no gather).
+Which rows go together and when a cohort grows is decided by ``cohorts.Layout``; this module
+only stores, and ``resize`` is its one operation that copies (a cohort that grows, gains or
+loses rows: never per step).
 
-``capacity`` (positions allocated per slot) grows geometrically up to ``slot_tokens`` when a
-row needs more (one copy per doubling, so amortised O(1) per token); with ``grow=False`` (CUDA,
-where captured graphs need fixed addresses) it starts at ``slot_tokens``.
-
-Why per-slot and not paged: attention over a slice of a per-slot buffer is a strided view,
-while a paged pool must gather each row's pages before SDPA. Measured on this machine's CPU
-(one thread, fp32, 8 KV heads of 64, page 16), the gather made attention 2.2-2.5x slower at
-batch 8 and 3.3-8.7x slower at batch 32 (T = 128 / 1024). The cost is memory: a slot holds up
-to ``slot_tokens`` positions whatever its row uses (see ``kv_stats``).
+Why cohorts and not one (slots, H, T, d) buffer or a paged pool: rows admitted together with
+prompts of similar length keep similar lengths for life (every row grows by one position per
+step), so a cohort's capacity stays close to what each of its rows holds, while a single
+per-slot buffer reserves the longest row's length for every slot (3.1x the bytes held on the
+long-tail workload). A paged pool holds no more than the rows' pages, but every step must
+gather each row's pages before SDPA: measured on this machine's CPU (one thread, fp32, 8 KV
+heads of 64, page 16), that made attention 2.2-2.5x slower at batch 8 and 3.3-8.7x slower at
+batch 32 (T = 128 / 1024). See ``benchmarks/decode_throughput.py`` for allocated vs held.
 """
 
 from __future__ import annotations
@@ -98,64 +99,67 @@ def free_bytes(device: torch.device) -> int:
     return 8 * 2**30
 
 
-class SlotCache:
-    """One model's K/V: per layer (slots, kv_heads, capacity, head_dim) keys and values.
+class CohortCache:
+    """One model's K/V: per cohort and layer, (rows, kv_heads, capacity, head_dim) keys and values.
 
-    Args:
-        slots: rows that can be held at once.
-        slot_tokens: most positions a slot can hold.
-        grow: start small and grow ``capacity`` on demand (else allocate ``slot_tokens``).
+    Attributes:
+        shapes: cohort id -> (rows, capacity) that its buffers have (or will have when a layer
+            first runs).
     """
 
-    def __init__(self, slots: int, slot_tokens: int, grow: bool = True):
-        self.slots = slots
-        self.slot_tokens = slot_tokens
-        self.capacity = min(slot_tokens, 256) if grow else slot_tokens
-        self.keys: dict[int, torch.Tensor] = {}
-        self.values: dict[int, torch.Tensor] = {}
-        # Positions below ``zeroed`` hold zeros or real K/V in every slot, so a masked read
-        # there is finite (0 * NaN would poison the attention output); zeroed on demand.
-        self.zeroed = 0
+    def __init__(self) -> None:
+        self.shapes: dict[int, tuple[int, int]] = {}
+        self.layers: dict[int, dict[int, tuple[torch.Tensor, torch.Tensor]]] = {}
 
-    def buffers(self, layer: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The layer's (keys, values) buffers, allocated on first use like ``like`` (B, H, T, d)."""
-        keys = self.keys.get(layer)
-        if keys is None:
-            shape = (self.slots, like.shape[1], self.capacity, like.shape[3])
-            keys = self.keys[layer] = like.new_empty(shape)
-            values = self.values[layer] = like.new_empty(shape)
-            keys[:, :, : self.zeroed].zero_()
-            values[:, :, : self.zeroed].zero_()
-        return keys, self.values[layer]
+    def buffers(
+        self, cohort: int, layer: int, like: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layer's (keys, values) for ``cohort``, allocated on first use like ``like``."""
+        store = self.layers.setdefault(cohort, {})
+        pair = store.get(layer)
+        if pair is None:
+            rows, capacity = self.shapes[cohort]
+            shape = (rows, like.shape[1], capacity, like.shape[3])
+            # zeros: positions a mask hides must still be finite (0 * NaN would poison SDPA)
+            pair = store[layer] = (like.new_zeros(shape), like.new_zeros(shape))
+        return pair
 
-    def readable(self, span: int) -> None:
-        """Make positions ``0 .. span-1`` of every slot safe to read (masked) and allocated."""
-        self.reserve(span)
-        if span <= self.zeroed:
+    def resize(self, cohort: int, rows: int, capacity: int, keep: list[int] | None = None) -> None:
+        """Give ``cohort`` ``rows`` x ``capacity`` positions; old row ``keep[i]`` becomes row
+        ``i`` (None: rows keep their places), its positions copied up to the new capacity."""
+        old = self.shapes.get(cohort)
+        self.shapes[cohort] = (rows, capacity)
+        if old is None or old == (rows, capacity) and keep is None:
             return
-        new = min(self.capacity, max(span, 2 * self.zeroed, 64))
-        for store in (self.keys, self.values):
-            for buf in store.values():
-                buf[:, :, self.zeroed : new].zero_()
-        self.zeroed = new
+        store = self.layers.get(cohort, {})
+        for layer, pair in store.items():
+            grown = []
+            for buf in pair:
+                new = buf.new_zeros(rows, buf.shape[1], capacity, buf.shape[3])
+                span = min(capacity, buf.shape[2])
+                if keep is None:
+                    n = min(rows, buf.shape[0])
+                    new[:n, :, :span] = buf[:n, :, :span]
+                elif keep:
+                    index = torch.tensor(keep, device=buf.device)
+                    new[: len(keep), :, :span] = buf[index, :, :span]
+                grown.append(new)
+            store[layer] = (grown[0], grown[1])
 
-    def reserve(self, positions: int) -> None:
-        """Make every slot hold at least ``positions`` (<= ``slot_tokens``) positions."""
-        if positions <= self.capacity:
-            return
-        new = min(self.slot_tokens, max(positions, 2 * self.capacity))
-        for store in (self.keys, self.values):
-            for layer, old in store.items():
-                grown = old.new_empty(old.shape[0], old.shape[1], new, old.shape[3])
-                grown[:, :, : self.capacity] = old
-                store[layer] = grown
-        self.capacity = new
-
-    def move(self, src: int, dst: int, length: int) -> None:
-        """Copy slot ``src``'s first ``length`` positions into slot ``dst``."""
-        for store in (self.keys, self.values):
-            for buf in store.values():
+    def move(self, cohort: int, src: int, dst: int, length: int) -> None:
+        """Copy row ``src``'s first ``length`` positions into row ``dst`` of ``cohort``."""
+        for pair in self.layers.get(cohort, {}).values():
+            for buf in pair:
                 buf[dst, :, :length] = buf[src, :, :length]
 
+    def drop(self, cohort: int) -> None:
+        self.shapes.pop(cohort, None)
+        self.layers.pop(cohort, None)
+
     def allocated_bytes(self) -> int:
-        return sum(k.numel() * k.element_size() for k in self.keys.values()) * 2
+        """Bytes of the buffers that exist (layers not yet run count nothing)."""
+        return sum(
+            2 * k.numel() * k.element_size()
+            for store in self.layers.values()
+            for k, _ in store.values()
+        )

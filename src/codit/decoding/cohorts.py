@@ -1,0 +1,182 @@
+"""Where each row's K/V lives: length cohorts, their capacity, and when they are copied.
+
+Every running row grows by one K/V position per step, so rows that start with about the same
+length keep about the same length for life. ``Layout`` puts a freshly admitted row into the
+cohort whose longest row is closest to its prompt length (within ``tolerance``), or opens a new
+cohort; a cohort's buffers hold exactly its rows, each with ``capacity`` positions, and grow by
+about 1/16 (at least 16 positions) when its longest row fills them. So allocated K/V stays near
+what rows hold (about 1/16 of headroom plus the spread inside a cohort), each growth copies the
+cohort once (amortised ~16 positions copied per position written), and attention runs one SDPA
+per cohort per layer over a strided view of its buffer.
+
+The batch is the concatenation of the cohorts' rows (``order``): a cohort's rows are
+contiguous, so a step slices them out of the batch without a gather. A row that leaves takes its
+row out of its cohort's buffers (one copy of the cohort); an empty cohort is freed.
+
+``fixed=True`` (CUDA, where captured graphs need buffers at fixed addresses) keeps one cohort of
+``slots`` rows x ``slot_tokens`` positions allocated once: the per-slot layout.
+
+This module decides and bookkeeps; ``kvcache.CohortCache`` stores; nothing here runs a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from codit.decoding.kvcache import CohortCache
+
+GROW_MIN = 16  # positions a cohort grows by at least
+GROW_SHARE = 16  # ... or 1/16 of its capacity
+MAX_COHORTS = 8  # more means more SDPA calls per layer; past it rows join the closest cohort
+
+
+@dataclass(eq=False)
+class Cohort:
+    """Rows decoded from one K/V buffer per layer; ``rows`` in buffer (and batch) order."""
+
+    id: int
+    capacity: int
+    rows: list[Any] = field(default_factory=list)
+
+    @property
+    def length(self) -> int:
+        """Positions its longest row holds."""
+        return max((r.length for r in self.rows), default=0)
+
+
+class Layout:
+    """The cohorts of every model's ``CohortCache`` (the same layout for all of them).
+
+    Args:
+        caches: one ``CohortCache`` per model.
+        slots: most rows at once (the batch size).
+        slot_tokens: most positions one row may hold.
+        fixed: one cohort of ``slots`` x ``slot_tokens``, allocated once and never resized.
+        tolerance: a row joins a cohort whose longest row is within ``max(4, tolerance * n)``
+            positions of its prompt length ``n``.
+    """
+
+    def __init__(
+        self,
+        caches: list[CohortCache],
+        slots: int,
+        slot_tokens: int,
+        fixed: bool = False,
+        tolerance: float = 1 / 16,
+    ):
+        self.caches = caches
+        self.slots = slots
+        self.slot_tokens = slot_tokens
+        self.fixed = fixed
+        self.tolerance = tolerance
+        self.cohorts: list[Cohort] = []
+        self._next_id = 0
+        self.growths = 0  # resizes for capacity, for tests and the benchmark
+        self.peak_tokens = 0  # most positions allocated at once
+        if fixed:
+            self._open(slot_tokens, slots)
+
+    # ---- queries -------------------------------------------------------------------------
+    def order(self) -> list[Any]:
+        """Every row, cohort after cohort: batch row ``i`` is ``order()[i]``."""
+        return [r for c in self.cohorts for r in c.rows]
+
+    def segments(self) -> list[tuple[int, int, int, int]]:
+        """(cohort id, first batch row, rows, longest length) per non-empty cohort."""
+        out, start = [], 0
+        for c in self.cohorts:
+            if c.rows:
+                out.append((c.id, start, len(c.rows), c.length))
+                start += len(c.rows)
+        return out
+
+    def allocated_tokens(self) -> int:
+        """Positions the buffers hold (rows x capacity over cohorts, empty rows included)."""
+        return sum(rows * cap for rows, cap in self.caches[0].shapes.values())
+
+    # ---- changes ---------------------------------------------------------------------------
+    def place(self, rows: list[Any]) -> None:
+        """Put admitted rows (about to hold their prompts) into cohorts; each touched cohort
+        is resized once."""
+        touched: dict[int, Cohort] = {}
+        for row in sorted(rows, key=lambda r: len(r.prompt)):
+            need = len(row.prompt)
+            cohort = self.cohorts[0] if self.fixed else self._closest(need)
+            if cohort is None:
+                cohort = self._open(self._headroom(need), 0)
+            cohort.rows.append(row)
+            row.cohort = cohort
+            if need > cohort.capacity:
+                cohort.capacity = self._headroom(need)
+            touched[cohort.id] = cohort
+        if not self.fixed:
+            for cohort in touched.values():
+                self._resize(cohort, cohort.capacity)
+
+    def remove(self, rows: list[Any]) -> None:
+        """Take finished rows out (their cohorts' buffers copied once each, or freed)."""
+        touched: dict[int, Cohort] = {}
+        for row in rows:
+            touched[row.cohort.id] = row.cohort
+        gone = {id(r) for r in rows}
+        for cohort in touched.values():
+            keep = [i for i, r in enumerate(cohort.rows) if id(r) not in gone]
+            if self.fixed:  # the last rows move into the holes: one row copy each
+                self._fill_holes(cohort, keep)
+                continue
+            cohort.rows = [cohort.rows[i] for i in keep]
+            if not cohort.rows:
+                self.cohorts.remove(cohort)
+                for c in self.caches:
+                    c.drop(cohort.id)
+            else:
+                self._resize(cohort, cohort.capacity, keep)
+        for row in rows:
+            row.cohort = None
+
+    def reserve_step(self) -> None:
+        """Make room for one more position in every cohort whose longest row is at capacity."""
+        for cohort in self.cohorts:
+            need = cohort.length + 1
+            if need > cohort.capacity and not self.fixed:
+                self._resize(cohort, self._headroom(need))
+                self.growths += 1
+
+    # ---- internals -------------------------------------------------------------------------
+    def _headroom(self, need: int) -> int:
+        return min(self.slot_tokens, need + max(GROW_MIN, need // GROW_SHARE))
+
+    def _closest(self, need: int) -> Cohort | None:
+        if not self.cohorts:
+            return None
+        best = min(self.cohorts, key=lambda c: abs(c.length - need))
+        near = abs(best.length - need) <= max(4, int(self.tolerance * need))
+        return best if near or len(self.cohorts) >= MAX_COHORTS else None
+
+    def _open(self, capacity: int, rows: int) -> Cohort:
+        cohort = Cohort(self._next_id, capacity)
+        self._next_id += 1
+        self.cohorts.append(cohort)
+        for c in self.caches:
+            c.resize(cohort.id, rows, capacity)
+        self.peak_tokens = max(self.peak_tokens, self.allocated_tokens())
+        return cohort
+
+    def _resize(self, cohort: Cohort, capacity: int, keep: list[int] | None = None) -> None:
+        cohort.capacity = capacity
+        for c in self.caches:
+            c.resize(cohort.id, len(cohort.rows), capacity, keep)
+        self.peak_tokens = max(self.peak_tokens, self.allocated_tokens())
+
+    def _fill_holes(self, cohort: Cohort, keep: list[int]) -> None:
+        rows = cohort.rows
+        n = len(keep)
+        kept = set(keep)
+        holes = [i for i in range(n) if i not in kept]
+        movers = [i for i in keep if i >= n]
+        for dst, src in zip(holes, movers, strict=True):
+            for c in self.caches:
+                c.move(cohort.id, src, dst, rows[src].length)
+            rows[dst] = rows[src]
+        del rows[n:]
