@@ -65,9 +65,10 @@ def test_a_cast_reads_the_checkpoint_by_pread_to_the_same_model(pair_dirs, tmp_p
     shards = checkpoint_shards(str(path))
     index = json.loads((path / "model.safetensors.index.json").read_text())["weight_map"]
     assert [s.name for s in shards] == sorted(set(index.values())) and len(shards) > 1
-    with contextlib.ExitStack() as files:
+    with contextlib.ExitStack() as files:  # transformers 4 reads and closes one shard at a time
         lazy = read_by_pread(str(path), files)
-        assert lazy is not None and sorted(lazy) == sorted(index)
+        assert (lazy is not None) == (int(transformers.__version__.split(".")[0]) >= 5)
+        assert lazy is None or sorted(lazy) == sorted(index)
     loaded = load_model(str(path), device="cpu", dtype="float32")
     reference = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     ours, theirs = loaded.model.state_dict(), reference.state_dict()
