@@ -204,7 +204,7 @@ def _from_pretrained(
     with contextlib.ExitStack() as files:
         config = load_config(name, trust_remote_code)
         try:
-            model_class = MODEL_FOR_CAUSAL_LM_MAPPING[type(config)]
+            model_class: Any = MODEL_FOR_CAUSAL_LM_MAPPING[type(config)]
             weights = read_by_pread(path, files)
         except KeyError:  # model code shipped with the checkpoint: transformers reads it all
             weights = None
