@@ -2,27 +2,34 @@
 
 Builds a random-weight checkpoint of a real shape locally (no downloads; stored in bfloat16
 safetensors like hub checkpoints, sharded at 500 MB), then loads it in a fresh process per
-setting (after a warm-up load of a toy checkpoint, so imports are not counted) and reports,
-as multiples of the loaded weights' size, the peak memory the load allocated (anonymous
-memory, sampled every 2 ms) and the peak resident memory including the checkpoint's
-memory-mapped pages (page cache the kernel may drop).
+setting (after a warm-up load of a toy checkpoint, so imports are not counted), touches every
+weight as a first forward pass would, and reports, as multiples of the loaded weights' size,
+the peak memory the load allocated (anonymous memory, sampled every 2 ms) and the peak
+resident memory including the checkpoint's memory-mapped pages. Each setting is measured with
+codit's ``load_model`` and, side by side, with transformers' own ``from_pretrained``.
 
     python benchmarks/load_memory.py --shape qwen2.5-0.5b --json benchmarks/results/load_memory.json
 
 The target is a peak below 1.5x the weights: a model is read tensor by tensor onto its device
-and dtype, never held twice in host memory.
+and dtype, never held twice in host memory. transformers 5 keeps every shard memory-mapped
+until the last tensor is placed, so a float32 load of a bfloat16 checkpoint holds the float32
+weights and every bfloat16 page at once (1.5x); ``load_model`` reads the tensors with ``pread``
+(``codit.models.loading.read_by_pread``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from decode_throughput import SHAPES as DECODE_SHAPES  # noqa: E402  (one source of the shapes)
@@ -60,6 +67,17 @@ import json, sys, threading, time
 import torch, transformers
 from codit.models.loading import load_model
 
+torch.set_num_threads(1)
+path, dtype, reader, warmup = sys.argv[1:5]
+
+def load(where):
+    if reader == "codit":
+        return load_model(where, device="cpu", dtype=dtype).model
+    # transformers' own reading: every shard memory-mapped until the last tensor is placed
+    return transformers.AutoModelForCausalLM.from_pretrained(
+        where, dtype=getattr(torch, dtype), device_map={"": "cpu"}
+    )
+
 def status():
     out = {}
     for line in open("/proc/self/status"):
@@ -68,8 +86,7 @@ def status():
             out[key] = int(rest.split()[0]) * 1024
     return out
 
-if len(sys.argv) > 3:  # warm-up: the modeling code and safetensors are imported once, not counted
-    load_model(sys.argv[3], device="cpu", dtype=sys.argv[2])
+load(warmup)  # the modeling code and safetensors are imported once, not counted
 before = status()
 peak = {"anon": 0, "rss": 0}
 done = threading.Event()
@@ -84,18 +101,21 @@ def sample():
 thread = threading.Thread(target=sample)
 thread.start()
 start = time.time()
-loaded = load_model(sys.argv[1], device="cpu", dtype=sys.argv[2])
+model = load(path)
 seconds = time.time() - start
+# touch every weight, as the first forward pass would: memory-mapped pages become resident
+# (a plain sum allocates no copy of the tensor, so the peak is the load's alone)
+touched = sum(float(p.detach().sum()) for p in model.parameters())
 done.set()
 thread.join()
 after = status()
-weights = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+weights = sum(p.numel() * p.element_size() for p in model.parameters())
 print(json.dumps({"before": before, "after": after, "peak": peak, "weights": weights,
-                  "seconds": round(seconds, 2)}))
+                  "seconds": round(seconds, 2), "touched": touched}))
 """
 
 
-def measure(path: Path, dtype: str, warmup: Path) -> dict[str, float]:
+def measure(path: Path, dtype: str, reader: str, warmup: Path) -> dict[str, Any]:
     """Load in a fresh process (so no earlier allocation hides the peak).
 
     ``peak_rss`` counts the checkpoint's memory-mapped pages that the load touched (page cache
@@ -103,7 +123,7 @@ def measure(path: Path, dtype: str, warmup: Path) -> dict[str, float]:
     """
     out = (
         subprocess.run(
-            [sys.executable, "-c", LOAD, str(path), dtype, str(warmup)],
+            [sys.executable, "-c", LOAD, str(path), dtype, reader, str(warmup)],
             check=True,
             capture_output=True,
             text=True,
@@ -117,6 +137,7 @@ def measure(path: Path, dtype: str, warmup: Path) -> dict[str, float]:
     rss = max(r["after"]["VmHWM"], r["peak"]["rss"]) - r["before"]["VmRSS"]
     return {
         "dtype": dtype,
+        "reader": reader,
         "weights_mb": round(weights / 2**20, 1),
         "peak_rss_added_mb": round(rss / 2**20, 1),
         "peak_rss_ratio": round(rss / weights, 3),
@@ -130,18 +151,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", default="qwen2.5-0.5b", choices=SHAPES)
     parser.add_argument("--dtypes", default="bfloat16,float32")
+    parser.add_argument(
+        "--readers",
+        default="codit,transformers",
+        help="codit: load_model; transformers: its own from_pretrained (mmap), side by side",
+    )
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / args.shape
         start = time.time()
         params = build_checkpoint(args.shape, path)
         build_checkpoint("tiny", Path(tmp) / "toy")
         print(f"built {args.shape}: {params / 1e6:.1f}M parameters in {time.time() - start:.0f}s")
-        rows = [measure(path, d, Path(tmp) / "toy") for d in args.dtypes.split(",")]
+        rows = [
+            measure(path, d, r, Path(tmp) / "toy")
+            for d in args.dtypes.split(",")
+            for r in args.readers.split(",")
+        ]
+    load_after = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average (1, 5, 15 min): {load_before} at the start, {load_after} at the end")
     for r in rows:
         print(
-            f"{r['dtype']:>9}: weights {r['weights_mb']:7.1f} MB; peak added: allocated "
+            f"{r['dtype']:>9} {r['reader']:>12}: weights {r['weights_mb']:7.1f} MB; peak added: allocated "
             f"{r['peak_anon_added_mb']:7.1f} MB = {r['peak_anon_ratio']:.2f}x, resident incl. "
             f"mapped checkpoint pages {r['peak_rss_added_mb']:7.1f} MB = "
             f"{r['peak_rss_ratio']:.2f}x; {r['seconds']:.1f}s"
@@ -155,6 +188,9 @@ def main() -> None:
                     "parameters": params,
                     "checkpoint": "bfloat16 safetensors, 500 MB shards",
                     "results": rows,
+                    "transformers": version("transformers"),
+                    "safetensors": version("safetensors"),
+                    "load_average_1_5_15min": {"start": load_before, "end": load_after},
                     "machine": platform.platform(),
                 },
                 indent=2,

@@ -18,7 +18,8 @@ def test_report_of_a_good_pair_loads_no_weights(pair_dirs, monkeypatch, tmp_path
     def no_weights(*args, **kwargs):
         raise AssertionError("codit check loaded weights")
 
-    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_weights)
+    # every model class loads through PreTrainedModel.from_pretrained, whichever reads the weights
+    monkeypatch.setattr(transformers.PreTrainedModel, "from_pretrained", no_weights)
     instruct, base = pair_dirs
     config = CheckConfig(instruct=str(instruct), base=str(base), device="cpu", max_new_tokens=100)
     report = diagnose(config)

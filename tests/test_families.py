@@ -9,11 +9,11 @@ tiny random-weight pair is built per session and checked through codit's public 
 - each id of the instruct model's EOS list stops a row, forced by editing its ``lm_head`` row so
   that it becomes the argmax after k tokens;
 - prompts carry one BOS; Qwen3's thinking switch changes the prompt; codit finds by rendering
-  what each template does with a system prompt, and the record's meta says it (one
-  ``codit generate`` run per kind of handling: Qwen2.5, Mistral, Gemma 3);
-- a student of another family trains on the output (``codit train sft``) and is evaluated
-  (``codit eval ifeval --model``): for the Qwen3 output and a Llama 3.1 base student only, to
-  keep the matrix fast.
+  what each template does with a system prompt, and the meta of every family's
+  ``codit generate`` output says it;
+- that output trains a tiny student of another family (``codit train sft``, 2 steps), which is
+  then evaluated (``codit eval ifeval --model``, 2 prompts): every family is a teacher once and
+  a student once.
 """
 
 from __future__ import annotations
@@ -259,50 +259,56 @@ def test_system_prompt_handling_is_detected_by_rendering(gen: Any, built: F.Buil
     assert (handling["placement"], handling["default_when_none"]) == SYSTEM[built.family.name]
 
 
-# One `codit generate` run per kind of handling: the meta code is the same for every family.
-META_RUNS = ("qwen2.5", "mistral-v0.3", "gemma3")
+SYSTEM_PROMPT = "Answer in French."
+# `codit generate`'s input for each family: one row with a system prompt, two without
+ROWS = [
+    {"id": "plain", "messages": [{"role": "user", "content": PROMPTS[0]}]},
+    {
+        "id": "with-system",
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": PROMPTS[0]},
+        ],
+    },
+    {"id": "short", "messages": [{"role": "user", "content": PROMPTS[2]}]},
+]
+
+
+@pytest.fixture(scope="module")
+def generated(built: F.BuiltPair, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The family's greedy CoDIT output, written by ``codit generate`` (one record a row)."""
+    from codit.cli.main import main
+
+    root = tmp_path_factory.mktemp(f"generated-{built.family.name}")
+    inp, out = root / "in.jsonl", root / "codit.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    kwargs = [f"{k}={json.dumps(v)}" for k, v in built.family.template_kwargs.items()]
+    args = ["generate", "--instruct", str(built.instruct), "--base", str(built.base)]
+    args += ["--input", str(inp), "--output", str(out), "--max-new-tokens", "4"]
+    args += ["--temperature", "0", "--device", "cpu", "--no-progress"]
+    assert main(args + (["--chat-template-kwargs", ",".join(kwargs)] if kwargs else [])) == 0
+    return out
 
 
 def test_system_prompt_handling_is_in_the_meta(
-    gen: Any, built: F.BuiltPair, tmp_path: Path
+    gen: Any, built: F.BuiltPair, generated: Path
 ) -> None:
-    if built.family.name not in META_RUNS:
-        pytest.skip(f"the meta is checked on {', '.join(META_RUNS)} (one per kind of handling)")
-    from codit.decoding.config import DecodingConfig
-    from codit.generation.run import generate, load_records
-
-    rows = [
-        {"id": "plain", "messages": [{"role": "user", "content": PROMPTS[0]}]},
-        {
-            "id": "with-system",
-            "messages": [
-                {"role": "system", "content": "Answer in French."},
-                {"role": "user", "content": PROMPTS[0]},
-            ],
-        },
-    ]
-    inp = tmp_path / "in.jsonl"
-    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    generate(
-        input=str(inp),
-        output=str(tmp_path / "out.jsonl"),
-        instruct=str(built.instruct),
-        base=str(built.base),
-        device="cpu",
-        chat_template_kwargs=built.family.template_kwargs,
-        decoding=DecodingConfig(temperature=0.0, max_new_tokens=3),
-    )
-    meta = {r["id"]: r["meta"] for r in load_records(tmp_path / "out.jsonl")}
-    placement, default = SYSTEM[built.family.name]
-    assert meta["with-system"]["system_turn"] == placement
+    from codit.generation.run import load_records
     from codit.models.chat import NONE_GIVEN, TEMPLATE_DEFAULT
 
-    assert meta["plain"]["system_turn"] == (TEMPLATE_DEFAULT if default else NONE_GIVEN)
+    records = {r["id"]: r for r in load_records(generated)}
+    assert sorted(records) == sorted(r["id"] for r in ROWS)
+    placement, default = SYSTEM[built.family.name]
+    meta = {key: r["meta"] for key, r in records.items()}
+    assert meta["with-system"]["system_turn"] == placement
+    for key in ("plain", "short"):
+        assert meta[key]["system_turn"] == (TEMPLATE_DEFAULT if default else NONE_GIVEN)
     # and the system prompt really is in the prompt the models saw, where the meta says
-    tokenizer = gen.pair.tokenizer
-    text = tokenizer.decode(prompt_of(gen, built, rows[1]["messages"]))
-    assert "Answer in French." in text
-    assert meta["with-system"]["prompt_tokens"] == len(prompt_of(gen, built, rows[1]["messages"]))
+    with_system = ROWS[1]["messages"]
+    ids = prompt_of(gen, built, with_system)
+    assert SYSTEM_PROMPT in gen.pair.tokenizer.decode(ids)
+    assert meta["with-system"]["prompt_tokens"] == len(ids)
+    assert records["with-system"]["messages"][:2] == with_system
 
 
 def test_thinking_switch(gen: Any, built: F.BuiltPair) -> None:
@@ -331,98 +337,41 @@ def test_thinking_switch(gen: Any, built: F.BuiltPair) -> None:
     assert got(results[0]) == expected(gen, reference(gen, on, MAX_NEW, contrast=True))
 
 
+def student_of(name: str) -> str:
+    """The student family for ``name``'s output: two along the matrix, so never the same
+    tokenizer (Qwen3 -> Qwen2.5, Qwen3-MoE -> Llama 3.1, ..., Gemma 3 1B -> Qwen3-MoE), and
+    every architecture is a student once."""
+    return NAMES[(NAMES.index(name) + 2) % len(NAMES)]
+
+
+IFEVAL = F.SHARED.parent / "ifeval" / "input_data.jsonl"
+
+
 @pytest.mark.skipif(
-    not (F.SHARED.parent / "ifeval" / "input_data.jsonl").is_file(),
-    reason="the shared IFEval prompts are not beside the repo",
+    not IFEVAL.is_file(), reason="the shared IFEval prompts are not beside the repo"
 )
-def test_student_of_another_family_trains_on_the_output_and_is_evaluated(
-    store: Store, tmp_path: Path
+def test_a_student_of_another_family_trains_on_the_output_and_is_evaluated(
+    built: F.BuiltPair, generated: Path, store: Store, tmp_path: Path
 ) -> None:
-    """Qwen3 pair -> codit generate -> codit train sft on a Llama 3.1 base -> codit eval ifeval."""
+    """The family's output -> ``codit train sft`` on another family's base -> ``codit eval ifeval``."""
     pytest.importorskip("trl", reason="needs the train extra: pip install 'codit[train]'")
     from codit.cli.main import main
 
-    teacher, student = store.pair("qwen3"), store.pair("llama3.1")
-    inp = tmp_path / "prompts.jsonl"
-    inp.write_text(
-        "".join(json.dumps({"id": f"p{i}", "prompt": p}) + "\n" for i, p in enumerate(PROMPTS))
-    )
-    out = tmp_path / "codit.jsonl"
-    assert (
-        main(
-            [
-                "generate",
-                "--instruct",
-                str(teacher.instruct),
-                "--base",
-                str(teacher.base),
-                "--input",
-                str(inp),
-                "--output",
-                str(out),
-                "--max-new-tokens",
-                "8",
-                "--temperature",
-                "0",
-                "--chat-template-kwargs",
-                "enable_thinking=false",
-                "--device",
-                "cpu",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
-    assert len(out.read_text().splitlines()) == len(PROMPTS)
+    student = store.pair(student_of(built.family.name))
+    assert student.family.facts_key != built.family.facts_key
     trained = tmp_path / "student"
-    assert (
-        main(
-            [
-                "train",
-                "sft",
-                "--model",
-                str(student.base),
-                "--data",
-                str(out),
-                "--output",
-                str(trained),
-                "--max-steps",
-                "2",
-                "--batch-size",
-                "2",
-                "--eval-split",
-                "0",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    args = ["train", "sft", "--model", str(student.base), "--data", str(generated)]
+    args += ["--output", str(trained), "--max-steps", "2", "--batch-size", "2"]
+    assert main([*args, "--max-length", "64", "--eval-split", "0", "--device", "cpu"]) == 0
     manifest = json.loads((trained / "codit_train_config.json").read_text())
     assert manifest["metrics"]["steps"] == 2
-    assert manifest["data"]["chat_template"] == "codit fallback"  # the base has no template
+    if student.family.name == "llama3.1":  # the base tokenizer has no template
+        assert manifest["data"]["chat_template"] == "codit fallback"
+    config = json.loads((trained / "config.json").read_text())
+    assert config["architectures"] == [student.family.architecture]
     report = tmp_path / "ifeval"
-    assert (
-        main(
-            [
-                "eval",
-                "ifeval",
-                "--model",
-                str(trained),
-                "--input-data",
-                str(F.SHARED.parent / "ifeval" / "input_data.jsonl"),
-                "--limit",
-                "2",
-                "--max-new-tokens",
-                "8",
-                "--output",
-                str(report),
-                "--device",
-                "cpu",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    args = ["eval", "ifeval", "--model", str(trained), "--input-data", str(IFEVAL)]
+    args += ["--limit", "2", "--max-new-tokens", "4", "--output", str(report)]
+    assert main([*args, "--device", "cpu", "--no-progress"]) == 0
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["num_prompts"] == 2

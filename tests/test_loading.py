@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -20,24 +21,63 @@ def test_weights_load_onto_the_device_in_the_dtype_without_a_move(pair_dirs, mon
     import transformers
 
     instruct, _ = pair_dirs
-    original = transformers.AutoModelForCausalLM.from_pretrained
+    original = transformers.PreTrainedModel.from_pretrained.__func__
     seen: dict = {}
 
     def no_move(self, *args, **kwargs):
         raise AssertionError("the model was moved after loading")
 
-    def recording(*args, **kwargs):
+    def recording(cls, *args, **kwargs):
         seen.update(kwargs)
-        model = original(*args, **kwargs)
+        model = original(cls, *args, **kwargs)
         monkeypatch.setattr(torch.nn.Module, "to", no_move)  # from here on, no move
         return model
 
-    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", recording)
+    monkeypatch.setattr(transformers.PreTrainedModel, "from_pretrained", classmethod(recording))
     loaded = load_model(str(instruct), device="cpu", dtype="bfloat16")
     assert seen["device_map"] == {"": "cpu"} and seen["dtype"] == torch.bfloat16
     assert {p.dtype for p in loaded.model.parameters()} == {torch.bfloat16}
     assert {p.device.type for p in loaded.model.parameters()} == {"cpu"}
     assert loaded.info["dtype"] == "bfloat16" and loaded.info["device"] == "cpu"
+
+
+def _bf16_checkpoint(src: Path, out: Path) -> Path:
+    """The tiny model stored in bfloat16, sharded, with a stray safetensors file beside it."""
+    import transformers
+    from safetensors.torch import save_file
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(src, dtype=torch.bfloat16)
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    model.save_pretrained(out, max_shard_size=size // 3)  # three shards or so
+    save_file({"junk": torch.zeros(3)}, out / "consolidated.safetensors")  # not in the index
+    return out
+
+
+def test_a_cast_reads_the_checkpoint_by_pread_to_the_same_model(pair_dirs, tmp_path):
+    """float32 from a bfloat16 checkpoint: read by pread (not memory-mapped, see
+    benchmarks/load_memory.py), the weights and generation config equal transformers' own."""
+    import transformers
+
+    from codit.models.loading import checkpoint_shards, read_by_pread
+
+    instruct, _ = pair_dirs
+    path = _bf16_checkpoint(instruct, tmp_path / "bf16")
+    shards = checkpoint_shards(str(path))
+    index = json.loads((path / "model.safetensors.index.json").read_text())["weight_map"]
+    assert [s.name for s in shards] == sorted(set(index.values())) and len(shards) > 1
+    with contextlib.ExitStack() as files:  # transformers 4 reads and closes one shard at a time
+        lazy = read_by_pread(str(path), files)
+        assert (lazy is not None) == (int(transformers.__version__.split(".")[0]) >= 5)
+        assert lazy is None or sorted(lazy) == sorted(index)
+    loaded = load_model(str(path), device="cpu", dtype="float32")
+    reference = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    ours, theirs = loaded.model.state_dict(), reference.state_dict()
+    assert sorted(ours) == sorted(theirs)
+    for key, value in theirs.items():
+        assert ours[key].dtype == torch.float32 and torch.equal(ours[key], value), key
+    assert loaded.model.generation_config.to_dict() == reference.generation_config.to_dict()
+    assert loaded.info["architecture"] == reference.config.architectures[0]
+    assert loaded.model.config.name_or_path == str(path)
 
 
 def test_device_map_auto_and_base_device_on_cpu(pair_dirs):

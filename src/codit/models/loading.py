@@ -9,13 +9,14 @@ This module does not check that two models form a pair; see ``pair``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codit.errors import ConfigError, ModelError
+from codit.errors import CoditError, ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +162,8 @@ def load_model(
 ) -> LoadedModel:
     """Load a causal LM for inference, its weights straight onto the device in the dtype.
 
-    The checkpoint is read tensor by tensor (safetensors are memory-mapped) onto the target
-    device, so host memory never holds a full float32 copy of a model bound for the GPU.
+    The checkpoint is read tensor by tensor onto the target device (with ``pread`` where it
+    can be, see ``read_by_pread``), so host memory never holds a second copy of the weights.
 
     Args:
         name: built-in name, local directory or hub id.
@@ -173,7 +174,6 @@ def load_model(
             when it does not fit one; None puts it whole on ``device``.
     """
     import torch
-    from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(name)
     refuse_remote_code(name, path, trust_remote_code)
@@ -181,9 +181,9 @@ def load_model(
     torch_dtype = resolve_dtype(dtype, dev)
     placement: Any = device_map if device_map else {"": str(dev)}
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch_dtype, device_map=placement, trust_remote_code=trust_remote_code
-        )
+        model = _from_pretrained(name, path, torch_dtype, placement, trust_remote_code)
+    except CoditError:
+        raise
     except Exception as err:
         raise _hub_error(name, err) from err
     model.eval()
@@ -203,6 +203,82 @@ def load_model(
         info["device_map"] = sorted({str(d) for d in spread.values()})
     log.info("loaded %s from %s on %s (%s)", name, path, info["device"], info["dtype"])
     return LoadedModel(name=name, path=path, model=model, device=first, info=info)
+
+
+def _from_pretrained(
+    name: str, path: str, dtype: Any, placement: Any, trust_remote_code: bool
+) -> Any:
+    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, AutoModelForCausalLM
+
+    with contextlib.ExitStack() as files:
+        config = load_config(name, trust_remote_code)
+        try:
+            model_class: Any = MODEL_FOR_CAUSAL_LM_MAPPING[type(config)]
+            weights = read_by_pread(path, files)
+        except KeyError:  # model code shipped with the checkpoint: transformers reads it all
+            weights = None
+        if weights is None:
+            return AutoModelForCausalLM.from_pretrained(
+                path, dtype=dtype, device_map=placement, trust_remote_code=trust_remote_code
+            )
+        # the same loading as from the folder, fed tensors that are read, not memory-mapped
+        model = model_class.from_pretrained(
+            None, config=config, state_dict=weights, dtype=dtype, device_map=placement
+        )
+    model.config.name_or_path = path
+    if (Path(path) / "generation_config.json").is_file():
+        from transformers import GenerationConfig
+
+        model.generation_config = GenerationConfig.from_pretrained(path)
+    return model
+
+
+def read_by_pread(path: str, files: contextlib.ExitStack) -> dict[str, Any] | None:
+    """A local safetensors checkpoint as lazy tensors that read their bytes with ``pread(2)``.
+
+    Why: transformers 5 memory-maps every shard and keeps them mapped until the last tensor is
+    placed, so every checkpoint page it touched stays resident beside the loaded weights; a
+    float32 load of a bfloat16 checkpoint peaked at 1.5x the weights (1x float32 plus 0.5x
+    mapped bfloat16 pages). Read with ``pread``, a tensor's bytes live only until they are
+    cast and placed, and the peak is the weights plus the few tensors in flight.
+
+    Returns:
+        name -> lazy slice, the shards held open by ``files``; None where this does not apply
+        (a hub id, ``.bin`` weights, transformers 4, which reads and closes one shard at a
+        time, or a safetensors without the ``backend`` option), and transformers reads the
+        checkpoint itself.
+    """
+    import transformers
+
+    shards = checkpoint_shards(path)
+    if not shards or int(transformers.__version__.split(".")[0]) < 5:
+        return None
+    from safetensors import safe_open
+
+    try:
+        handles = [
+            files.enter_context(safe_open(str(f), framework="pt", device="cpu", backend="pread"))
+            for f in shards
+        ]
+    except TypeError:  # safetensors before the pread backend
+        return None
+    return {key: h.get_slice(key) for h in handles for key in h.keys()}  # noqa: SIM118 (not a dict)
+
+
+def checkpoint_shards(path: str) -> list[Path]:
+    """The safetensors files ``from_pretrained`` reads from a local model directory, else [].
+
+    The index names them when the checkpoint is sharded (a folder may hold other safetensors,
+    e.g. Mistral's ``consolidated.safetensors``, that the model does not read).
+    """
+    import json
+
+    root = Path(path)
+    index = root / "model.safetensors.index.json"
+    if index.is_file():
+        return [root / f for f in sorted(set(json.loads(index.read_text())["weight_map"].values()))]
+    single = root / "model.safetensors"
+    return [single] if single.is_file() else []
 
 
 def fingerprint(path: str) -> str | None:
