@@ -209,9 +209,8 @@ def generate(
             #    admitted and the rows in flight are finished and written.
             decode_start = time.time()
             for done in completions:
-                if done.key in done_ids:
+                if done.key in done_ids:  # the writers add each key they write
                     continue
-                done_ids.add(done.key)
                 prompt, conversation = flight.pop(done.key)
                 if done.error:
                     run.errors.write(_error(prompt, done))
