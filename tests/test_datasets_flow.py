@@ -92,3 +92,26 @@ def test_readme_flow_is_three_commands_and_runs_as_shown(pair_dirs, tmp_path, of
     # the same generate command again: both outputs are complete, nothing is made twice
     assert main([*generate, "--max-new-tokens", "4", "--no-progress"]) == 0
     assert len(read(Path("out/codit.jsonl"))) == len(read(Path("out/direct.jsonl"))) == len(kept)
+
+
+def test_baseline_flag_is_checked_before_any_model_loads():
+    from codit.decoding.config import DecodingConfig
+    from codit.errors import ConfigError
+    from codit.generation.config import GenerateConfig
+
+    with pytest.raises(ConfigError) as err:
+        GenerateConfig(input="p.jsonl", output="o.jsonl", baseline="o.jsonl")
+    assert err.value.problems == ["--baseline must be another file than --output"]
+    with pytest.raises(ConfigError) as err:
+        GenerateConfig(
+            input="p.jsonl",
+            output="o.jsonl",
+            baseline="d.txt",
+            decoding=DecodingConfig(mode="direct"),
+        )
+    assert err.value.problems == [
+        "--baseline must be a .jsonl file, got d.txt",
+        "--baseline needs --mode codit (in direct mode the output is it)",
+    ]
+    run = GenerateConfig(input="p.jsonl", output="o.jsonl", baseline="d.jsonl").baseline_run()
+    assert (run.output, run.baseline, run.decoding.mode) == ("d.jsonl", None, "direct")
