@@ -1,4 +1,4 @@
-"""Filters on the way in (first turn, turn count, length, language, dedup) and the hash set."""
+"""Filters on the way in (first turn, turn count, length, language, dedup) and the exact key sets on disk."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from codit.errors import ConfigError
 from codit.io.filters import PromptFilter, PromptFilters, normalize
-from codit.io.hashset import HashMap, HashSet, text_hash
+from codit.io.keyset import KeyMap, KeySet, KeyUnion
 
 
 def conv(*turns: str, system: str | None = None) -> list[dict[str, str]]:
@@ -60,14 +60,34 @@ def test_dedup_normalises_case_unicode_and_spaces():
     assert f.dropped == {"dedup": 2}
 
 
-def test_hash_set_across_flushes():
-    s = HashSet(flush_at=4)
-    values = [text_hash(str(i)) for i in range(11)]
-    assert all(s.add(v) for v in values)
-    assert len(s) == 11
-    assert not any(s.add(v) for v in values)  # in the sorted part and in the recent buffer
-    assert text_hash("11") not in s and values[0] in s and values[10] in s
-    assert text_hash("a") == text_hash("a") != text_hash("b")
+def test_key_set_is_exact_and_counts_once():
+    s = KeySet(["b", "a", "b"] + [f"k{i}" for i in range(3000)])  # past one insert batch
+    assert len(s) == 3002
+    assert s.add("c") and not s.add("a") and len(s) == 3003
+    assert "a" in s and "c" in s and "k2999" in s and "k3000" not in s and None not in s
+    assert list(s)[:3] == ["a", "b", "c"] and sum(1 for _ in s) == 3003  # pages of 1,024
+    assert KeySet(["x", "y"]) == {"x", "y"} and KeySet(["x"]) | {"z"} == {"x", "z"}
+    assert 3 in KeySet([1, 2, 3]) and "3" not in KeySet([1, 2, 3])  # keys keep their type
+
+
+def test_key_set_iterates_while_keys_are_added():
+    s = KeySet(str(i) for i in range(2500))
+    seen = []
+    for k in s:
+        seen.append(k)
+        if not k.startswith("~"):
+            s.add("~" + k)  # sorts after every digit key: a later page yields it
+    assert seen[:2500] == sorted(str(i) for i in range(2500)) and len(s) == 5000
+    assert seen[2500:] == sorted("~" + str(i) for i in range(2500))
+
+
+def test_key_union_is_a_live_view():
+    a, b = KeySet(["1", "2"]), KeySet(["2", "3"])
+    union = KeyUnion(a, b)
+    assert "1" in union and "3" in union and "4" not in union
+    assert sorted(union) == ["1", "2", "3"] and len(union) == 3
+    b.add("4")
+    assert "4" in union
 
 
 def test_filter_flags_are_validated_together():
@@ -81,25 +101,25 @@ def test_filter_flags_are_validated_together():
     assert not PromptFilters().active
 
 
-def test_hash_map_keeps_the_first_value():
-    m = HashMap(flush_at=3)
+def test_key_map_keeps_the_first_value():
+    m = KeyMap()
     for i in range(7):
-        assert m.put(text_hash(f"id{i}"), i + 1)
-    assert not m.put(text_hash("id2"), 99)
-    assert [m.get(text_hash(f"id{i}")) for i in range(7)] == [1, 2, 3, 4, 5, 6, 7]
-    assert m.get(text_hash("other")) is None and len(m) == 7
+        assert m.put(f"id{i}", i + 1)
+    assert not m.put("id2", 99)
+    assert [m.get(f"id{i}") for i in range(7)] == [1, 2, 3, 4, 5, 6, 7]
+    assert m.get("other") is None and len(m) == 7
 
 
-def test_hash_map_against_a_dict():
+def test_key_map_against_a_dict():
     import random
 
     rng = random.Random(0)
-    m, ref = HashMap(flush_at=64), {}
+    m, ref = KeyMap(), {}
     for _ in range(3000):
-        key = rng.getrandbits(64) if rng.random() < 0.7 or not ref else rng.choice(list(ref))
+        key = f"{rng.getrandbits(20):x}" if rng.random() < 0.7 or not ref else rng.choice(list(ref))
         value = rng.randrange(10**6)
         assert m.put(key, value) == (key not in ref)
         ref.setdefault(key, value)
     assert len(m) == len(ref)
     assert all(m.get(k) == v for k, v in ref.items())
-    assert all(m.get(rng.getrandbits(64)) is None for _ in range(200))
+    assert all(m.get(f"none{i}") is None for i in range(200))

@@ -12,6 +12,7 @@ from codit.generation.config import GenerateConfig
 
 EXAMPLE = """example:
   codit generate --input prompts.jsonl --output out/codit.jsonl            # the built-in tiny pair
+  codit generate --input prompts.jsonl --output out/codit.jsonl --baseline out/direct.jsonl
   codit generate --instruct Qwen/Qwen3-8B --base Qwen/Qwen3-8B-Base \\
       --input prompts.jsonl --output out/qwen3.jsonl --chat-template-kwargs enable_thinking=false
 """
@@ -89,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
     def on_start(total: int) -> None:
         nonlocal bar, start
+        if bar is not None:  # the --baseline run's bar follows the first one
+            bar.close()
         start = time.time()
         bar = tqdm(
             total=total,
@@ -116,6 +119,14 @@ def run(args: argparse.Namespace) -> int:
     )
     if bar is not None:
         bar.close()
+    report(summary)
+    if summary.baseline is not None:
+        report(summary.baseline)
+    return 0
+
+
+def report(summary: Any) -> None:
+    """What a run did, on stderr (a ``RunSummary``)."""
     print(
         f"codit: {summary.written} written, {summary.already_done} already there, "
         f"{summary.failed} failed, {summary.invalid} invalid input lines skipped; "
@@ -127,4 +138,3 @@ def run(args: argparse.Namespace) -> int:
     if summary.failed or summary.errors_path.exists() and summary.errors_path.stat().st_size:
         print(f"codit: failures (with reasons) -> {summary.errors_path}", file=sys.stderr)
     print(f"codit: manifest -> {summary.manifest_path}", file=sys.stderr)
-    return 0

@@ -3,7 +3,7 @@ the YAML config file and the manifest."""
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field
+from dataclasses import MISSING, dataclass, field, replace
 from typing import Any
 
 from codit.decoding.config import DecodingConfig
@@ -93,6 +93,11 @@ class GenerateConfig:
     source: InputSource = field(default_factory=InputSource)
     filters: PromptFilters = field(default_factory=PromptFilters)
     output: str | None = setting(None, "output .jsonl (records are appended; a rerun resumes)")
+    baseline: str | None = setting(
+        None,
+        "then also write the direct baseline (instruct model alone, same prompts and sampling) "
+        "to this .jsonl",
+    )
     instruct: str = model_setting("instruct")
     base: str | None = model_setting("base")
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
@@ -135,6 +140,13 @@ class GenerateConfig:
             problems.append("--output is required")
         elif not str(self.output).endswith(".jsonl"):
             problems.append(f"--output must be a .jsonl file, got {self.output}")
+        if self.baseline is not None:
+            if not str(self.baseline).endswith(".jsonl"):
+                problems.append(f"--baseline must be a .jsonl file, got {self.baseline}")
+            elif self.output and str(self.baseline) == str(self.output):
+                problems.append("--baseline must be another file than --output")
+            if not self.decoding.contrastive:
+                problems.append("--baseline needs --mode codit (in direct mode the output is it)")
         if self.num_samples > 1 and (self.decoding.temperature == 0 or self.decoding.top_k == 1):
             problems.append(
                 f"--num-samples {self.num_samples} needs sampling: with --temperature 0 (or"
@@ -161,6 +173,13 @@ class GenerateConfig:
                     "(each Ray worker numbers its own GPUs from 0)"
                 )
         return problems
+
+    def baseline_run(self) -> GenerateConfig:
+        """The run ``--baseline`` adds: the same prompts, filters and sampling, the instruct model
+        alone, into the baseline file (a run of its own: its manifest, its resume)."""
+        assert self.baseline is not None
+        decoding = replace(self.decoding, mode="direct")
+        return replace(self, output=self.baseline, baseline=None, decoding=decoding)
 
     def record_settings(self) -> dict[str, Any]:
         """The settings that shape the records; a resumed run must keep them."""

@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ class RunSummary:
     completion_tokens: int
     seconds: float
     decode_seconds: float
+    baseline: RunSummary | None = None  # the --baseline run's, after this one
 
     @property
     def tokens_per_second(self) -> float:
@@ -137,14 +138,34 @@ def generate(
         before_models: called once the inputs are checked and before any model loads, when
             there is work to do (the CLI checks the pair there: ``codit check``).
 
+    With ``config.baseline`` set, the direct baseline is made next, into that file, as a run
+    of its own (``GenerateConfig.baseline_run``): the pair is freed first and the instruct model
+    loaded alone; a rerun of the same call resumes both.
+
     Returns:
-        A ``RunSummary`` with counts and throughput.
+        A ``RunSummary`` with counts and throughput (the baseline's in ``baseline``).
 
     Raises:
         Interrupted: SIGINT/SIGTERM stopped the run; every finished record is kept.
         OutputLocked: another run is writing ``config.output``.
     """
     config = config or GenerateConfig(**overrides)
+    if config.baseline is not None:
+        check_writable(Path(config.baseline))  # before hours of CoDIT, not after
+    summary = _generate(config, on_progress, on_start, before_models)
+    if config.baseline is None:
+        return summary
+    baseline = _generate(config.baseline_run(), on_progress, on_start, before_models)
+    return replace(summary, baseline=baseline)
+
+
+def _generate(
+    config: GenerateConfig,
+    on_progress: Callable[[int, int], None] | None,
+    on_start: Callable[[int], None] | None,
+    before_models: Callable[[GenerateConfig], None] | None,
+) -> RunSummary:
+    """One output: ``generate`` without the baseline (its frame, and the pair, end here)."""
     output = Path(str(config.output))
     err_path = errors_path(output)
     started = time.time()
@@ -209,9 +230,8 @@ def generate(
             #    admitted and the rows in flight are finished and written.
             decode_start = time.time()
             for done in completions:
-                if done.key in done_ids:
+                if done.key in done_ids:  # the writers add each key they write
                     continue
-                done_ids.add(done.key)
                 prompt, conversation = flight.pop(done.key)
                 if done.error:
                     run.errors.write(_error(prompt, done))

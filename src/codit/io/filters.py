@@ -11,9 +11,8 @@ the same prompts and resume stays exact:
 * ``language``: keep prompts whose last user turn ``langdetect`` (IFEval's language detector,
   ``codit.evaluation.checks.detect_language``) reads as this ISO 639-1 code;
 * ``dedup``: keep the first of prompts equal after normalisation (Unicode NFKC, case folded,
-  runs of whitespace made one space), compared by a 64-bit hash of the normalised text.
-
-The dedup memory is 8 bytes per kept prompt (``codit.io.hashset``), not the texts.
+  runs of whitespace made one space), compared exactly: the normalised texts of the kept
+  prompts are kept on disk (``codit.io.keyset``), not in memory.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from codit.io.hashset import HashSet, text_hash
+from codit.io.keyset import KeySet
 from codit.settings import check, setting
 
 _SPACES = re.compile(r"\s+")
@@ -109,7 +108,7 @@ class PromptFilter:
     def __init__(self, filters: PromptFilters):
         self.filters = filters
         self.dropped: dict[str, int] = {}
-        self._seen = HashSet() if filters.dedup else None
+        self._seen = KeySet() if filters.dedup else None
 
     def _drop(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -135,7 +134,7 @@ class PromptFilter:
             if detect_language(last_user["content"]) != f.language:
                 self._drop("language")
                 return None
-        if self._seen is not None and not self._seen.add(text_hash(normalize(messages))):
+        if self._seen is not None and not self._seen.add(normalize(messages)):
             self._drop("dedup")
             return None
         return messages

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from codit.errors import DataError
-from codit.io.hashset import HashMap, text_hash
 from codit.io.invalid import RAW_CHARS, Invalid, invalid_input
+from codit.io.keyset import KeyMap
 from codit.io.rows import SUFFIXES
 
 __all__ = ["SUFFIXES", "PromptRecord", "PromptSet", "read_prompt_set", "read_prompts"]
@@ -159,12 +159,12 @@ def scan_prompts(
     """Each row of ``path`` checked, lazily: a ``PromptRecord`` or the ``Invalid`` it is.
 
     ``path`` may be ``hf:NAME``, read through ``datasets`` as ``source`` (an
-    ``InputSource``) says. Only a 64-bit hash and the line number of each id seen are kept (to
-    find a repeated id; ``codit.io.hashset``), so this streams any input in flat memory.
+    ``InputSource``) says. The ids seen and their line numbers (to find a repeated id) are kept
+    on disk (``codit.io.keyset``), so this streams any input in flat memory.
     """
     from codit.io.sources import input_rows
 
-    seen = HashMap()
+    seen = KeyMap()
     for line in input_rows(path, source):
         if line.invalid is not None or line.value is None:
             yield line.invalid or Invalid(line.where, "unreadable")
@@ -174,7 +174,7 @@ def scan_prompts(
         except _Bad as bad:
             yield Invalid(line.where, str(bad), _raw(line.value))
             continue
-        first = seen.get(text_hash(record.id))
+        first = seen.get(record.id)
         if first is not None:
             kind = line.where.rsplit(", ", 1)[-1].split(" ")[0]  # "line" or "record"
             yield Invalid(
@@ -183,7 +183,7 @@ def scan_prompts(
                 _raw(line.value),
             )
             continue
-        seen.put(text_hash(record.id), line.number)
+        seen.put(record.id, line.number)
         yield record
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from codit.io.atomic import NO_SPACE, out_of_space
 from codit.io.jsonl import iter_objects
+from codit.io.keyset import KeySet
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,8 @@ class RecordWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         repair_tail(self.path)
         self._key = key
-        # read a line at a time: only the ids stay in memory, not the records
-        self.ids: set[str] = {k for r in iter_objects(self.path, True) if (k := key(r)) is not None}
+        # read a line at a time; the ids go to an exact set on disk, so memory stays flat
+        self.ids = KeySet(k for r in iter_objects(self.path, True) if (k := key(r)) is not None)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._size = os.fstat(self._fd).st_size
         self._every, self._seconds = fsync_every, fsync_seconds

@@ -36,6 +36,7 @@ from codit.errors import CoditError, Interrupted
 from codit.io import signals
 from codit.io.atomic import write_json
 from codit.io.invalid import Invalid, as_error_record
+from codit.io.keyset import KeyUnion
 from codit.io.lock import OutputLock
 from codit.io.manifest import check_same_settings, is_stale, manifest_path, read_json
 from codit.io.options import OutputOptions
@@ -212,9 +213,10 @@ class Run:
         """The writer of the errors file (failed records and skipped bad input)."""
         return self.writer(self.errors_path, key=error_key)
 
-    def done_ids(self) -> set[str]:
-        """Ids a rerun skips: those in the records file and those in the errors file."""
-        return self.records.ids | self.errors.ids  # one new set (the union), not three
+    def done_ids(self) -> KeyUnion:
+        """Ids a rerun skips: those in the records file and those in the errors file (a live
+        view: an id written since is in it too)."""
+        return KeyUnion(self.records.ids, self.errors.ids)  # no copy of either set
 
     def skip(self, bad: list[Invalid]) -> None:
         """Log skipped bad input lines (``--skip-invalid``) in the errors file, each once."""
