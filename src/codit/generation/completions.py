@@ -84,10 +84,16 @@ def load_run_pair(config: GenerateConfig) -> Any:
     )
 
 
-def pair_engine(pair: Any, config: GenerateConfig) -> Any:
-    """The decoding engine for a loaded pair and a run's settings."""
+def pair_engine(pair: Any, config: Any, continuous: bool | None = None) -> Any:
+    """The decoding engine for a loaded pair and a run's (or a server's) settings.
+
+    ``config`` carries ``decoding``, ``batch_size`` and ``kv_cache_memory``; ``continuous``
+    defaults to its ``continuous_batching``.
+    """
     from codit.decoding.engine import PairEngine
 
+    if continuous is None:
+        continuous = config.continuous_batching
     return PairEngine(
         pair.instruct.model,
         pair.base.model if pair.base else None,
@@ -96,6 +102,6 @@ def pair_engine(pair: Any, config: GenerateConfig) -> Any:
         pair.stop_ids,
         pair.vocab_size,
         batch_size=config.batch_size,
-        continuous=config.continuous_batching,
+        continuous=continuous,
         kv_cache_memory=config.kv_cache_memory,
     )

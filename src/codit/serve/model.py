@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from codit.decoding.config import RowSettings
-from codit.decoding.engine import PairEngine, Request
+from codit.decoding.engine import Request
 from codit.serve.config import ServeConfig
 from codit.serve.protocol import Sampling
 
@@ -74,6 +74,7 @@ class ServedModel:
 
 def load_served_model(config: ServeConfig) -> ServedModel:
     """Load the pair ``config`` names and build its engine (the weights load here)."""
+    from codit.generation.completions import pair_engine
     from codit.models.chat import require_chat_template
     from codit.models.pair import load_pair
 
@@ -86,17 +87,7 @@ def load_served_model(config: ServeConfig) -> ServedModel:
         config.trust_remote_code,
     )
     require_chat_template(pair.tokenizer)
-    engine = PairEngine(
-        pair.instruct.model,
-        pair.base.model if pair.base else None,
-        pair.tokenizer,
-        config.decoding,
-        pair.stop_ids,
-        pair.vocab_size,
-        batch_size=config.batch_size,
-        continuous=True,
-        kv_cache_memory=config.kv_cache_memory,
-    )
+    engine = pair_engine(pair, config, continuous=True)  # a server always refills rows
     return ServedModel(
         pair.tokenizer, engine, engine.max_context, dict(config.chat_template_kwargs), pair.info()
     )
