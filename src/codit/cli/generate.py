@@ -79,8 +79,7 @@ def check_pair_first(config: GenerateConfig) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = from_namespace(GenerateConfig, args)
-    from tqdm import tqdm
-
+    from codit.cli.progress import bar as progress_bar
     from codit.generation.run import generate
 
     quiet_transformers()
@@ -93,13 +92,7 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:  # the --baseline run's bar follows the first one
             bar.close()
         start = time.time()
-        bar = tqdm(
-            total=total,
-            unit="rec",
-            disable=args.no_progress or None,
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
+        bar = progress_bar(total, "rec", args.no_progress)
 
     def on_progress(done: int, tokens: int) -> None:
         bar.update(done - bar.n)

@@ -40,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
     backend_config = from_namespace(
         BackendConfig, argparse.Namespace(**{**vars(args), "config": None})
     )
-    from tqdm import tqdm
-
+    from codit.cli.progress import bar as progress_bar
     from codit.paraphrase.pipeline import paraphrase_file
 
     bar: Any = None
@@ -49,13 +48,7 @@ def run(args: argparse.Namespace) -> int:
     def on_progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(
-                total=total,
-                unit="rec",
-                disable=args.no_progress or None,
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
+            bar = progress_bar(total, "rec", args.no_progress)
         bar.update(done - bar.n)
 
     manifest = paraphrase_file(config, backend_config, on_progress)

@@ -40,6 +40,15 @@ class StageBars:
             self._bar = None
 
 
+def bar(total: int, unit: str, no_progress: bool) -> Any:
+    """A tqdm bar on stderr (hidden with ``--no-progress`` or when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, unit=unit, disable=no_progress or None, file=sys.stderr, dynamic_ncols=True
+    )
+
+
 def print_cost(report: dict[str, Any]) -> None:
     """One line per role: calls, cache hits, failures and tokens of this run."""
     for role, cost in report.get("cost", {}).items():
