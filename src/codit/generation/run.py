@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -229,21 +229,9 @@ def _generate(
             #    again: each id is written once. After SIGINT/SIGTERM no new prompt is
             #    admitted and the rows in flight are finished and written.
             decode_start = time.time()
-            for done in completions:
-                if done.key in done_ids:  # the writers add each key they write
-                    continue
-                prompt, conversation = flight.pop(done.key)
-                if done.error:
-                    run.errors.write(_error(prompt, done))
-                    failed += 1
-                else:
-                    run.records.write(_record(prompt, done, config, conversation, system))
-                    written += 1
-                    tokens += done.completion_tokens
-                if on_progress:
-                    on_progress(written + failed, tokens)
-                if config.distributed.ray and run.stopping():
-                    break  # Ray workers redo what was in flight on the rerun
+            written, failed, tokens = _write_all(
+                run, completions, flight, done_ids, config, system, on_progress
+            )
             decode_seconds = time.time() - decode_start
         seconds = time.time() - started
         run.entry.update(
@@ -271,6 +259,35 @@ def _generate(
         seconds,
         decode_seconds,
     )
+
+
+def _write_all(
+    run: Run,
+    completions: Iterable[Any],
+    flight: InFlight,
+    done_ids: Any,
+    config: GenerateConfig,
+    system: dict[str, Any] | None,
+    on_progress: Callable[[int, int], None] | None,
+) -> tuple[int, int, int]:
+    """Append each completion as a record (or an error) as it finishes: (written, failed, tokens)."""
+    written = failed = tokens = 0
+    for done in completions:
+        if done.key in done_ids:  # the writers add each key they write
+            continue
+        prompt, conversation = flight.pop(done.key)
+        if done.error:
+            run.errors.write(_error(prompt, done))
+            failed += 1
+        else:
+            run.records.write(_record(prompt, done, config, conversation, system))
+            written += 1
+            tokens += done.completion_tokens
+        if on_progress:
+            on_progress(written + failed, tokens)
+        if config.distributed.ray and run.stopping():
+            break  # Ray workers redo what was in flight on the rerun
+    return written, failed, tokens
 
 
 def template_system_handling(config: GenerateConfig) -> dict[str, Any] | None:
