@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from codit.cli.progress import print_cost, run_with_bars
 
     if config.tokenizer or not str(config.judge).startswith("openai:"):
-        from codit.cli.generate import quiet_transformers
+        from codit.cli.quiet import quiet_transformers
 
         quiet_transformers()  # a local judge or a tokenizer loads transformers anyway
 

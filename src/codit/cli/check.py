@@ -38,7 +38,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = from_namespace(CheckConfig, args)
-    from codit.cli.generate import quiet_transformers
+    from codit.cli.quiet import quiet_transformers
     from codit.models.doctor import diagnose, format_report
 
     quiet_transformers()

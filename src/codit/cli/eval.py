@@ -94,6 +94,10 @@ def run_ifeval(args: argparse.Namespace) -> int:
 
     from codit.evaluation.ifeval import format_table, run_ifeval
 
+    if config.model:  # a local model: transformers loads it
+        from codit.cli.quiet import quiet_transformers
+
+        quiet_transformers()
     bar: Any = None
 
     def on_generate(total: int) -> None:

@@ -137,15 +137,12 @@ def _run(experiment: Experiment, args: argparse.Namespace) -> int:
                 setattr(args, key, value)
     config: Any = from_namespace(experiment.config, args)
 
-    from codit.cli.generate import quiet_transformers
     from codit.cli.progress import StageBars
+    from codit.cli.quiet import quiet_transformers
 
     work = importlib.import_module(experiment.module)
     report = importlib.import_module(experiment.report)
-    quiet_transformers()
-    import datasets
-
-    datasets.disable_progress_bars()  # TRL's tokenizing passes; codit shows its own stages
+    quiet_transformers()  # also TRL's tokenizing bars: codit shows its own stages
     print(f"codit: {experiment.describe(config)}", file=sys.stderr)
     show_bars = not args.no_progress and sys.stderr.isatty()
     bars = StageBars(disable=not show_bars)

@@ -36,14 +36,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(run=run)
 
 
-def quiet_transformers() -> None:
-    """Keep transformers' own progress bars and notices out of codit's output."""
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-
-
 def check_pair_first(config: GenerateConfig) -> None:
     """``codit check`` in short, from configs and tokenizers: prints it, raises on a problem."""
     from codit.errors import ModelError
@@ -80,6 +72,7 @@ def check_pair_first(config: GenerateConfig) -> None:
 def run(args: argparse.Namespace) -> int:
     config = from_namespace(GenerateConfig, args)
     from codit.cli.progress import bar as progress_bar
+    from codit.cli.quiet import quiet_transformers
     from codit.generation.run import generate
 
     quiet_transformers()

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         )
     import uvicorn
 
-    from codit.cli.generate import quiet_transformers
+    from codit.cli.quiet import quiet_transformers
     from codit.models.chat import require_chat_template
     from codit.models.pair import load_pair_tokenizer
     from codit.serve.app import Service, create_app

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     config = from_namespace(BuildConfig, args)
-    from codit.cli.generate import quiet_transformers
+    from codit.cli.quiet import quiet_transformers
     from codit.tiny.build import build
 
     quiet_transformers()
@@ -96,7 +96,7 @@ def _eval(args: argparse.Namespace) -> int:
         from codit.errors import ConfigError
 
         raise ConfigError(f"--samples must be >= 0, got {args.samples}")
-    from codit.cli.generate import quiet_transformers
+    from codit.cli.quiet import quiet_transformers
     from codit.tiny.evaluate import breakdown, evaluate, table
 
     quiet_transformers()

@@ -39,6 +39,9 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     config_cls, _ = METHODS[args.method]
     config: Any = from_namespace(config_cls, args)
+    from codit.cli.quiet import quiet_transformers
+
+    quiet_transformers()  # the Trainer's own step bar stays
     train: Any
     if args.method == "sft":
         from codit.training.sft import train_sft as train

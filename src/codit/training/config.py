@@ -182,14 +182,20 @@ def trainer_arguments(
         if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
         else "gradient_checkpointing"
     )
+    warmup = (
+        "warmup_ratio"
+        if "warmup_ratio" in TrainingArguments.__dataclass_fields__
+        else "warmup_steps"
+    )
     return {
         "output_dir": str(Path(str(config.output)) / "checkpoints"),
         "num_train_epochs": config.epochs,
         "max_steps": config.max_steps if config.max_steps is not None else -1,
         "learning_rate": config.learning_rate(method),
         "lr_scheduler_type": config.lr_scheduler,
-        # transformers 5 folds warmup_ratio into warmup_steps: a float below 1 is a ratio.
-        "warmup_steps": config.warmup_ratio,
+        # transformers 5 folds warmup_ratio into warmup_steps (a float below 1 is a ratio);
+        # transformers 4 keeps a separate warmup_ratio and wants an int warmup_steps.
+        warmup: config.warmup_ratio,
         "per_device_train_batch_size": config.batch_size,
         "per_device_eval_batch_size": config.batch_size,
         "gradient_accumulation_steps": config.grad_accum,

@@ -52,7 +52,26 @@ def load_student(config: TrainConfig) -> tuple[Any, dict[str, Any]]:
     from codit.models.loading import load_model as load
 
     loaded = load(str(config.model), device=config.device, dtype="auto")
+    expose_backbone(loaded.model)
     return loaded.model, loaded.info
+
+
+def expose_backbone(model: Any) -> None:
+    """Make ``model.base_model`` the decoder backbone where transformers 4 leaves it the model.
+
+    TRL's SFTTrainer (1.16) computes the loss through a fused LM head that runs
+    ``model.base_model`` and reads its ``last_hidden_state``. In transformers 4, Gemma 3's text
+    model class keeps the multimodal prefix (``language_model``) while its backbone is ``.model``,
+    so ``base_model`` falls back to the whole causal LM and training fails. Pointing this one
+    instance at ``.model`` fixes it; loading and saving read the class's prefix, not the
+    instance's, so checkpoints are unchanged. A no-op where ``base_model`` is already a backbone.
+    """
+    import torch
+
+    backbone = getattr(model, "model", None)
+    falls_back = getattr(model, "base_model", None) is model
+    if falls_back and isinstance(backbone, torch.nn.Module):
+        model.base_model_prefix = "model"
 
 
 def lora_config(config: TrainConfig) -> Any:
@@ -89,7 +108,8 @@ def save_trained(model: Any, tokenizer: Any, output: str | Path) -> dict[str, An
     adapter = None
     if hasattr(model, "merge_and_unload"):  # a peft model
         adapter = out / "adapter"
-        model.save_pretrained(adapter)
+        # the vocabulary is never resized here; "auto" would look the base model up on the hub
+        model.save_pretrained(adapter, save_embedding_layers=False)
         tokenizer.save_pretrained(adapter)
         model = model.merge_and_unload()
     generation = model.generation_config
