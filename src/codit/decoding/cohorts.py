@@ -41,8 +41,9 @@ class Cohort:
 
     @property
     def length(self) -> int:
-        """Positions its longest row holds."""
-        return max((r.length for r in self.rows), default=0)
+        """Positions its longest row holds (a row placed but not yet prefilled counts its
+        prompt, so rows admitted together with equal prompts share one cohort)."""
+        return max((max(r.length, len(r.prompt)) for r in self.rows), default=0)
 
 
 class Layout:
