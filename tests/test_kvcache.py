@@ -70,7 +70,7 @@ def test_layout_groups_rows_by_length_grows_and_frees_cohorts():
     assert a.rows == sorted(short, key=lambda r: r.length) and b.rows == [long]
     assert (a.capacity, b.capacity) == (20 + 16, 300 + 300 // 16)  # the opener's + headroom
     assert layout.order() == a.rows + b.rows
-    assert layout.segments() == [(a.id, 0, 3, 22), (b.id, 3, 1, 300)]
+    assert layout.segments() == [(a.id, 0, 3, 22, 20), (b.id, 3, 1, 300, 300)]
     assert layout.allocated_tokens() == 3 * 36 + 318
     like = torch.zeros(1, 1, 1, 2)
     fill(cache, a.id, like)

@@ -83,12 +83,14 @@ class Layout:
         """Every row, cohort after cohort: batch row ``i`` is ``order()[i]``."""
         return [r for c in self.cohorts for r in c.rows]
 
-    def segments(self) -> list[tuple[int, int, int, int]]:
-        """(cohort id, first batch row, rows, longest length) per non-empty cohort."""
+    def segments(self) -> list[tuple[int, int, int, int, int]]:
+        """(cohort id, first batch row, rows, longest length, shortest length) per non-empty
+        cohort."""
         out, start = [], 0
         for c in self.cohorts:
             if c.rows:
-                out.append((c.id, start, len(c.rows), c.length))
+                lengths = [max(r.length, len(r.prompt)) for r in c.rows]
+                out.append((c.id, start, len(c.rows), max(lengths), min(lengths)))
                 start += len(c.rows)
         return out
 
