@@ -209,6 +209,7 @@ class PairEngine:
             "peak_held_bytes": self._peak_held,
             "cohorts": len(self.layout.cohorts),
             "growths": self.layout.growths,
+            "merges": self.layout.merges,
         }
 
     @torch.inference_mode()
