@@ -83,7 +83,9 @@ def codit_scores(
     if logits_base is None or beta == 0.0:
         assert drop is not None
         return s_post.masked_fill(drop, -math.inf)  # out of place: s_post may be the input
-    scores = s_post - beta * _upcast(logits_base)
+    s_base = _upcast(logits_base)
+    # beta = 1 (the default): no multiply pass (1 * s is s exactly, so the per-row rule agrees)
+    scores = s_post - s_base if beta == 1.0 else s_post - beta * s_base
     if drop is not None:
         scores.masked_fill_(drop, -math.inf)  # a tensor made here: in place
     return scores
