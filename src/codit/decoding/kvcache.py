@@ -135,14 +135,19 @@ class CohortCache:
         for layer, pair in store.items():
             grown = []
             for buf in pair:
-                new = buf.new_zeros(rows, buf.shape[1], capacity, buf.shape[3])
+                new = buf.new_empty(rows, buf.shape[1], capacity, buf.shape[3])
                 span = min(capacity, buf.shape[2])
                 if keep is None:
                     n = min(rows, buf.shape[0])
                     new[:n, :, :span] = buf[:n, :, :span]
-                elif keep:
-                    index = torch.tensor(keep, device=buf.device)
-                    new[: len(keep), :, :span] = buf[index, :, :span]
+                else:
+                    n = len(keep)
+                    if keep:
+                        index = torch.tensor(keep, device=buf.device)
+                        new[:n, :, :span] = buf[index, :, :span]
+                # only what was not copied is zeroed (masked positions must be finite)
+                new[:n, :, span:].zero_()
+                new[n:].zero_()
                 grown.append(new)
             store[layer] = (grown[0], grown[1])
 
