@@ -184,7 +184,12 @@ class LongTail:
     sigma: float = 0.9
 
 
-QUICK = LongTail(prompts=48, prompt_median=24, prompt_max=512, response_median=40, response_max=384)
+# The same shape with every length divided by 4: as many prompts and the same batch (so as many
+# waves of rows), the same spread. (Before: 48 prompts at batch 16, medians and caps scaled by
+# different factors; 3 waves, where the drain of the last rows bounds continuous/static.)
+QUICK = LongTail(
+    prompt_median=70 // 4, prompt_max=2048 // 4, response_median=300 // 4, response_max=2048 // 4
+)
 
 
 def long_tail_workload(spec: LongTail, vocab: int, seed: int) -> Workload:
@@ -418,10 +423,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-long-tail", action="store_true")
     parser.add_argument("--quick", action="store_true", help="the small long-tail variant")
     parser.add_argument("--long-tail-shape", default="small")
-    parser.add_argument("--long-tail-prompts", type=int, default=0, help="0: 256 (quick: 48)")
-    parser.add_argument("--long-tail-batch", type=int, default=0, help="0: 32 (quick: 16)")
+    parser.add_argument("--long-tail-prompts", type=int, default=0, help="0: 256")
+    parser.add_argument("--long-tail-batch", type=int, default=0, help="0: 32")
     parser.add_argument(
-        "--long-tail-max-new", type=int, default=0, help="response cap; 0: 2048 (quick: 384)"
+        "--long-tail-max-new", type=int, default=0, help="response cap; 0: 2048 (quick: 512)"
     )
     parser.add_argument(
         "--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)"
@@ -554,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
             spec = LongTail(**{**spec.__dict__, "prompts": args.long_tail_prompts})
         if args.long_tail_max_new:
             spec = LongTail(**{**spec.__dict__, "response_max": args.long_tail_max_new})
-        b = args.long_tail_batch or (16 if args.quick else 32)
+        b = args.long_tail_batch or 32
         instruct = build(args.long_tail_shape, 1, device, dtype)
         base = build(args.long_tail_shape, 2, device, dtype)
         work = long_tail_workload(spec, instruct.config.vocab_size, 7)

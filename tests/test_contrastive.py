@@ -12,6 +12,7 @@ from codit.decoding.contrastive import (
     codit_scores,
     obrien_scores,
     plausibility_mask,
+    row_scores,
 )
 
 P_POST = torch.tensor([[0.6, 0.3, 0.095, 0.005]])
@@ -34,13 +35,32 @@ def test_codit_beta_scales_the_base_term():
     assert torch.allclose(scores, expected, atol=1e-6)
 
 
+def same_up_to_row_constants(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal -inf sets, and finite entries that differ by one constant per row."""
+    if not torch.equal(torch.isinf(a), torch.isinf(b)):
+        return False
+    return torch.allclose(torch.softmax(a, -1), torch.softmax(b, -1), atol=1e-6)
+
+
 def test_scores_are_shift_invariant_in_logits():
     logits = torch.randn(3, 11)
     base = torch.randn(3, 11)
     a = codit_scores(logits, base, 0.05, 1.0)
     b = codit_scores(logits + 7.0, base - 3.0, 0.05, 1.0)
-    assert torch.equal(torch.isinf(a), torch.isinf(b))
-    assert torch.allclose(a[~torch.isinf(a)], b[~torch.isinf(b)], atol=1e-5)
+    assert same_up_to_row_constants(a, b)
+
+
+@pytest.mark.parametrize(("alpha", "beta"), [(0.01, 1.0), (0.1, 0.5), (0.0, 2.0), (0.3, 0.0)])
+def test_codit_scores_are_the_log_softmax_formula_up_to_a_row_constant(alpha, beta):
+    """The scores are computed on logits; the formula on log-probabilities, by hand."""
+    torch.manual_seed(1)
+    post, base = torch.randn(6, 40) * 3, torch.randn(6, 40) * 3
+    lp_post, lp_base = torch.log_softmax(post, -1), torch.log_softmax(base, -1)
+    keep = lp_post >= lp_post.max(-1, keepdim=True).values + math.log(alpha or 1e-300)
+    expected = (lp_post - beta * lp_base).masked_fill(~keep, -math.inf)
+    assert same_up_to_row_constants(codit_scores(post, base, alpha, beta), expected)
+    rows = row_scores("codit", post, base, torch.full((6,), alpha), torch.full((6,), beta))
+    assert same_up_to_row_constants(rows, expected)
 
 
 def test_obrien_rule_by_hand():
@@ -77,9 +97,12 @@ def test_alpha_zero_beta_zero_is_the_instruct_distribution_exactly():
     assert torch.equal(codit_scores(logits, base, 0.0, 0.0), direct)
     assert torch.allclose(torch.softmax(direct, -1), torch.softmax(logits, -1))
     # with a plausibility cut but no contrast, the scores are the instruct log-probs, masked
+    # (up to a per-row constant)
     cut = codit_scores(logits, base, 0.2, 0.0)
-    kept = torch.isfinite(cut)
-    assert torch.allclose(cut[kept], torch.log_softmax(logits, -1)[kept])
+    kept = plausibility_mask(torch.log_softmax(logits, -1), 0.2)
+    assert same_up_to_row_constants(
+        cut, torch.log_softmax(logits, -1).masked_fill(~kept, -math.inf)
+    )
 
 
 def test_bf16_logits_are_scored_in_float32():

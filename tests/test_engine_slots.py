@@ -472,7 +472,7 @@ def test_cohorts_grow_split_and_free_mid_run_and_stay_exact(models64, tokenizer)
         done.update({c.key: c for c in engine.step().completions})
         seen_cohorts.add(len(engine.layout.cohorts))
         segments = engine.layout.segments()
-        assert sum(n for _, _, n, _ in segments) == len(engine._batch)  # no holes
+        assert sum(s[2] for s in segments) == len(engine._batch)  # no holes
         assert [r.slot for r in engine._batch] == list(range(len(engine._batch)))
     stats = engine.kv_stats()
     assert stats["growths"] > 0 and max(seen_cohorts) > 1 and stats["cohorts"] == 0

@@ -70,7 +70,7 @@ def test_layout_groups_rows_by_length_grows_and_frees_cohorts():
     assert a.rows == sorted(short, key=lambda r: r.length) and b.rows == [long]
     assert (a.capacity, b.capacity) == (20 + 16, 300 + 300 // 16)  # the opener's + headroom
     assert layout.order() == a.rows + b.rows
-    assert layout.segments() == [(a.id, 0, 3, 22), (b.id, 3, 1, 300)]
+    assert layout.segments() == [(a.id, 0, 3, 22, 20), (b.id, 3, 1, 300, 300)]
     assert layout.allocated_tokens() == 3 * 36 + 318
     like = torch.zeros(1, 1, 1, 2)
     fill(cache, a.id, like)
@@ -114,3 +114,30 @@ def test_layout_never_opens_more_than_max_cohorts():
     layout.place([FakeRow(10 * 2**i) for i in range(MAX_COHORTS + 3)])
     assert len(layout.cohorts) == MAX_COHORTS
     assert sum(len(c.rows) for c in layout.cohorts) == MAX_COHORTS + 3
+
+
+def test_at_the_cap_the_two_closest_cohorts_merge_with_their_content():
+    """A row far from every cohort, at the cap: the pair whose union wastes least merges
+    (here 7000 and 7500: 531 positions) instead of the row joining the closest (1052)."""
+    cache = CohortCache()
+    layout = Layout([cache], slots=64, slot_tokens=10_000)
+    rows = [FakeRow(1000 * (i + 1)) for i in range(MAX_COHORTS - 1)] + [FakeRow(7500)]
+    layout.place(rows)
+    assert len(layout.cohorts) == MAX_COHORTS
+    like = torch.zeros(1, 1, 1, 2)
+    for c in layout.cohorts:
+        keys, values = cache.buffers(c.id, 0, like)
+        keys.fill_(c.rows[0].length)
+        values.fill_(-c.rows[0].length)
+    short = FakeRow(10)
+    layout.place([short])
+    assert len(layout.cohorts) == MAX_COHORTS and layout.merges == 1
+    merged = rows[-1].cohort
+    assert merged is rows[-2].cohort and merged.rows == [rows[-1], rows[-2]]
+    assert short.cohort.rows == [short]
+    keys, values = cache.buffers(merged.id, 0, like)
+    assert keys.shape[0] == 2 and keys.shape[2] == merged.capacity == 7500 + 7500 // 16
+    assert (keys[0] == 7500).all() and (values[0] == -7500).all()
+    assert (keys[1, :, : 7000 + 7000 // 16] == 7000).all()
+    assert keys[1, :, 7000 + 7000 // 16 :].abs().sum() == 0
+    assert layout.order() == [r for c in layout.cohorts for r in c.rows]

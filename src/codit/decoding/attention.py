@@ -44,24 +44,42 @@ class Segment:
         start: its first batch row.
         positions: (n,) long, where each row's new token goes (its length before the step).
         span: how many positions its queries read (>= its longest row after the step).
-        masks: (window, dtype) -> (n, 1, 1, span) additive mask, built once per step.
+        uniform: the one position every row writes, when the host knows they all hold the
+            same length (eager steps only: a captured graph must not bake it in). Then the
+            write is a slice and, when ``span`` is that position + 1, no mask is needed.
+        masks: (window, dtype) -> (n, 1, 1, span) additive mask (or None), built once per step.
     """
 
     cohort: int
     start: int
     positions: torch.Tensor
     span: int
-    masks: dict[tuple[int, torch.dtype], torch.Tensor] = field(default_factory=dict)
+    uniform: int | None = None
+    masks: dict[tuple[int, torch.dtype], torch.Tensor | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.stop = self.start + self.positions.shape[0]
-        self.index = torch.arange(self.positions.shape[0], device=self.positions.device)
+        self.n = self.positions.shape[0]
+        self.stop = self.start + self.n
+        self.rows = slice(self.start, self.stop)
+        self._index: torch.Tensor | None = None
 
-    def mask(self, window: int, dtype: torch.dtype) -> torch.Tensor:
-        if (window, dtype) not in self.masks:
-            ok = decode_mask(self.positions, self.span, window)
-            self.masks[window, dtype] = additive(ok, dtype)
-        return self.masks[window, dtype]
+    @property
+    def index(self) -> torch.Tensor:
+        """(n,) 0 .. n-1: the rows of the cohort's buffer, for the indexed write."""
+        if self._index is None:
+            self._index = torch.arange(self.n, device=self.positions.device)
+        return self._index
+
+    def mask(self, window: int, dtype: torch.dtype) -> torch.Tensor | None:
+        key = (window, dtype)
+        if key not in self.masks:
+            p = self.uniform
+            if p is not None and self.span == p + 1 and (window <= 0 or p < window):
+                self.masks[key] = None  # every row reads every position it holds
+            else:
+                ok = decode_mask(self.positions, self.span, window)
+                self.masks[key] = additive(ok, dtype)
+        return self.masks[key]
 
 
 @dataclass
@@ -162,11 +180,12 @@ def _attend(
     query: torch.Tensor,
     keys: torch.Tensor,
     values: torch.Tensor,
-    mask: torch.Tensor,
+    mask: torch.Tensor | None,
     scaling: float | None,
     softcap: float | None,
 ) -> torch.Tensor:
-    """SDPA: query (B, Hkv, Q, d), keys/values (B, Hkv, T, d), additive mask broadcastable."""
+    """SDPA: query (B, Hkv, Q, d), keys/values (B, Hkv, T, d), additive mask broadcastable
+    (None: every query reads every position)."""
     if softcap is None:
         return torch.nn.functional.scaled_dot_product_attention(
             query, keys, values, attn_mask=mask, scale=scaling
@@ -174,7 +193,8 @@ def _attend(
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
     scores = torch.matmul(query, keys.transpose(-1, -2)) * scale
     scores = torch.tanh(scores / softcap) * softcap
-    scores = scores + mask
+    if mask is not None:
+        scores = scores + mask
     probs = torch.softmax(scores.float(), dim=-1).to(values.dtype)
     return torch.matmul(probs, values)
 
@@ -211,10 +231,13 @@ def slot_attention_forward(
         outs = []
         for seg in codit_slots.segments:
             keys_buf, values_buf = cache.buffers(seg.cohort, layer, key)
-            rows = slice(seg.start, seg.stop)
-            keys_buf[seg.index, :, seg.positions] = key[rows, :, 0]
-            values_buf[seg.index, :, seg.positions] = value[rows, :, 0]
-            n, span = seg.stop - seg.start, seg.span
+            rows, n, span = seg.rows, seg.n, seg.span
+            if seg.uniform is not None:  # a slice write: no index tensors
+                keys_buf[:n, :, seg.uniform] = key[rows, :, 0]
+                values_buf[:n, :, seg.uniform] = value[rows, :, 0]
+            else:
+                keys_buf[seg.index, :, seg.positions] = key[rows, :, 0]
+                values_buf[seg.index, :, seg.positions] = value[rows, :, 0]
             mask = seg.mask(window, query.dtype)
             outs.append(
                 _attend(

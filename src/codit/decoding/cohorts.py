@@ -10,8 +10,12 @@ cohort once (amortised ~16 positions copied per position written), and attention
 per cohort per layer over a strided view of its buffer.
 
 The batch is the concatenation of the cohorts' rows (``order``): a cohort's rows are
-contiguous, so a step slices them out of the batch without a gather. A row that leaves takes its
-row out of its cohort's buffers (one copy of the cohort); an empty cohort is freed.
+contiguous, so a step slices them out of the batch without a gather. A row that leaves is replaced by
+its cohort's last row (one row copied), leaving an empty row at the end of the buffers that the
+next row to join reuses; once 1/``HOLES`` of a cohort's rows are empty its buffers shrink (one
+copy of the cohort), and an empty cohort is freed. At ``MAX_COHORTS`` a row far from every
+cohort makes the two cohorts closest in capacity merge, when that wastes fewer positions than
+the row joining the closest cohort.
 
 ``fixed=True`` (CUDA, where captured graphs need buffers at fixed addresses) keeps one cohort of
 ``slots`` rows x ``slot_tokens`` positions allocated once: the per-slot layout.
@@ -27,8 +31,10 @@ from typing import Any
 from codit.decoding.kvcache import CohortCache
 
 GROW_MIN = 16  # positions a cohort grows by at least
+HOLES = 8  # a cohort's buffers keep up to 1/HOLES of their rows empty before they shrink
 GROW_SHARE = 16  # ... or 1/16 of its capacity
 MAX_COHORTS = 8  # more means more SDPA calls per layer; past it rows join the closest cohort
+# or, when that wastes less, the two cohorts closest in capacity merge to make room
 
 
 @dataclass(eq=False)
@@ -41,8 +47,9 @@ class Cohort:
 
     @property
     def length(self) -> int:
-        """Positions its longest row holds."""
-        return max((r.length for r in self.rows), default=0)
+        """Positions its longest row holds (a row placed but not yet prefilled counts its
+        prompt, so rows admitted together with equal prompts share one cohort)."""
+        return max((max(r.length, len(r.prompt)) for r in self.rows), default=0)
 
 
 class Layout:
@@ -73,6 +80,7 @@ class Layout:
         self.cohorts: list[Cohort] = []
         self._next_id = 0
         self.growths = 0  # resizes for capacity, for tests and the benchmark
+        self.merges = 0  # cohorts merged to stay within MAX_COHORTS
         self.peak_tokens = 0  # most positions allocated at once
         if fixed:
             self._open(slot_tokens, slots)
@@ -82,12 +90,14 @@ class Layout:
         """Every row, cohort after cohort: batch row ``i`` is ``order()[i]``."""
         return [r for c in self.cohorts for r in c.rows]
 
-    def segments(self) -> list[tuple[int, int, int, int]]:
-        """(cohort id, first batch row, rows, longest length) per non-empty cohort."""
+    def segments(self) -> list[tuple[int, int, int, int, int]]:
+        """(cohort id, first batch row, rows, longest length, shortest length) per non-empty
+        cohort."""
         out, start = [], 0
         for c in self.cohorts:
             if c.rows:
-                out.append((c.id, start, len(c.rows), c.length))
+                lengths = [max(r.length, len(r.prompt)) for r in c.rows]
+                out.append((c.id, start, len(c.rows), max(lengths), min(lengths)))
                 start += len(c.rows)
         return out
 
@@ -104,6 +114,11 @@ class Layout:
             need = len(row.prompt)
             cohort = self.cohorts[0] if self.fixed else self._closest(need)
             if cohort is None:
+                if len(self.cohorts) >= MAX_COHORTS:
+                    kept, gone = self._merge_cheapest()
+                    if gone.id in touched:
+                        del touched[gone.id]
+                        touched[kept.id] = kept
                 cohort = self._open(self._headroom(need), 0)
             cohort.rows.append(row)
             row.cohort = cohort
@@ -125,12 +140,15 @@ class Layout:
             if self.fixed:  # the last rows move into the holes: one row copy each
                 self._fill_holes(cohort, keep)
                 continue
-            cohort.rows = [cohort.rows[i] for i in keep]
-            if not cohort.rows:
+            if not keep:
+                cohort.rows = []
                 self.cohorts.remove(cohort)
                 for c in self.caches:
                     c.drop(cohort.id)
+            elif len(keep) * HOLES >= (HOLES - 1) * self.caches[0].shapes[cohort.id][0]:
+                self._fill_holes(cohort, keep)  # few holes: the last rows move in, no resize
             else:
+                cohort.rows = [cohort.rows[i] for i in keep]
                 self._resize(cohort, cohort.capacity, keep)
         for row in rows:
             row.cohort = None
@@ -148,11 +166,48 @@ class Layout:
         return min(self.slot_tokens, need + max(GROW_MIN, need // GROW_SHARE))
 
     def _closest(self, need: int) -> Cohort | None:
+        """The cohort a row of ``need`` positions joins; None: open a new one (at the cap,
+        after merging the two cohorts whose union wastes least, when that wastes less than
+        joining the closest)."""
         if not self.cohorts:
             return None
         best = min(self.cohorts, key=lambda c: abs(c.length - need))
-        near = abs(best.length - need) <= max(4, int(self.tolerance * need))
-        return best if near or len(self.cohorts) >= MAX_COHORTS else None
+        if abs(best.length - need) <= max(4, int(self.tolerance * need)):
+            return best
+        if len(self.cohorts) < MAX_COHORTS:
+            return None
+        if need <= best.capacity:
+            join = best.capacity - need  # the row's positions it will not use
+        else:
+            join = (
+                len(best.rows) * (self._headroom(need) - best.capacity)
+                + self._headroom(need)
+                - need
+            )
+        return best if join <= self._cheapest_pair()[2] else None
+
+    def _cheapest_pair(self) -> tuple[Cohort, Cohort, int]:
+        """(longer, shorter, positions wasted) of the two cohorts whose merge wastes least:
+        the shorter one's rows take the longer one's capacity."""
+        by_length = sorted(self.cohorts, key=lambda c: c.capacity)
+        pairs = [
+            (hi, lo, len(lo.rows) * (hi.capacity - lo.capacity))
+            for lo, hi in zip(by_length, by_length[1:], strict=False)
+        ]
+        return min(pairs, key=lambda p: p[2])
+
+    def _merge_cheapest(self) -> tuple[Cohort, Cohort]:
+        """Merge the cheapest pair into the longer cohort (one copy of both); (kept, gone)."""
+        kept, gone, _ = self._cheapest_pair()
+        for c in self.caches:
+            c.merge(kept.id, gone.id, len(kept.rows), len(gone.rows), kept.capacity)
+        kept.rows += gone.rows
+        for row in gone.rows:
+            row.cohort = kept
+        self.cohorts.remove(gone)
+        self.merges += 1
+        self.peak_tokens = max(self.peak_tokens, self.allocated_tokens())
+        return kept, gone
 
     def _open(self, capacity: int, rows: int) -> Cohort:
         cohort = Cohort(self._next_id, capacity)

@@ -10,7 +10,10 @@ Pure functions on logits tensors; no models, no state. The rules:
   Models"): on the same plausible set, ``score = (1 + beta) * s_post - beta * s_base`` on raw
   logits.
 
-Scores matter only up to a constant per row (they are sampled through a softmax). With
+Scores matter only up to a constant per row (they are sampled through a softmax, or their
+argmax is taken), so both rules are computed on logits: ``log p = s - logsumexp(s)``, and the
+plausibility test ``p_post >= alpha * max(p_post)`` is ``s_post >= max(s_post) + log(alpha)``;
+no log-softmax pass over the vocabulary is made. With
 ``alpha = 0`` and no base term (``beta = 0``, or direct generation) the ``codit`` rule returns the
 instruct logits themselves, whose softmax is the instruct model's distribution; direct mode and
 ``alpha = beta = 0`` take this same path, so their equivalence is bit-exact, and the hot loop of
@@ -36,7 +39,8 @@ def plausibility_mask(logp_post: torch.Tensor, alpha: float) -> torch.Tensor:
     """Tokens the instruct model finds plausible: ``p_post >= alpha * max(p_post)``.
 
     Args:
-        logp_post: (B, V) log-probabilities of the instruct model.
+        logp_post: (B, V) log-probabilities of the instruct model, or its logits (the test
+            is relative to the row's best, so a per-row constant does not change it).
         alpha: in [0, 1]; 0 keeps every token, 1 keeps only the argmax (and exact ties).
 
     Returns:
@@ -44,7 +48,7 @@ def plausibility_mask(logp_post: torch.Tensor, alpha: float) -> torch.Tensor:
     """
     if alpha <= 0.0:
         return torch.ones_like(logp_post, dtype=torch.bool)
-    top = logp_post.max(dim=-1, keepdim=True).values
+    top = logp_post.amax(dim=-1, keepdim=True)  # amax: no indices, ~15x faster on CPU
     return logp_post >= top + math.log(alpha)
 
 
@@ -64,18 +68,26 @@ def codit_scores(
 
     Returns:
         (B, V) scores (at least float32), equal up to a per-row constant to the formula above;
-        sampling ``softmax(scores / T)`` is the CoDIT distribution.
+        sampling ``softmax(scores / T)`` is the CoDIT distribution. They are computed on the
+        logits, ``s_post - beta * s_base``: ``log p = s - logsumexp(s)`` differs from ``s`` by
+        a per-row constant only, and so does the plausibility test, so the two log-softmax
+        passes over the vocabulary are skipped (the softmax, argmax and top-k/top-p of the
+        scores are those of the formula).
     """
-    if (logits_base is None or beta == 0.0) and alpha <= 0.0:
-        return _upcast(logits_post)  # same softmax as log p_post: the instruct distribution
-    logp_post = torch.log_softmax(_upcast(logits_post), dim=-1)
-    if logits_base is None or beta == 0.0:
-        scores = logp_post
-    else:
-        logp_base = torch.log_softmax(_upcast(logits_base), dim=-1)
-        scores = logp_post - beta * logp_base
+    s_post = _upcast(logits_post)
+    if alpha <= 0.0 and (logits_base is None or beta == 0.0):
+        return s_post  # same softmax as log p_post: the instruct distribution
+    drop = None
     if alpha > 0.0:
-        scores = scores.masked_fill(~plausibility_mask(logp_post, alpha), -math.inf)
+        drop = s_post < s_post.amax(dim=-1, keepdim=True) + math.log(alpha)
+    if logits_base is None or beta == 0.0:
+        assert drop is not None
+        return s_post.masked_fill(drop, -math.inf)  # out of place: s_post may be the input
+    s_base = _upcast(logits_base)
+    # beta = 1 (the default): no multiply pass (1 * s is s exactly, so the per-row rule agrees)
+    scores = s_post - s_base if beta == 1.0 else s_post - beta * s_base
+    if drop is not None:
+        scores.masked_fill_(drop, -math.inf)  # a tensor made here: in place
     return scores
 
 
@@ -102,8 +114,7 @@ def obrien_scores(
     else:
         scores = (1.0 + beta) * s_post - beta * _upcast(logits_base)
     if alpha > 0.0:
-        logp_post = torch.log_softmax(s_post, dim=-1)
-        scores = scores.masked_fill(~plausibility_mask(logp_post, alpha), -math.inf)
+        scores = scores.masked_fill(~plausibility_mask(s_post, alpha), -math.inf)
     return scores
 
 
@@ -128,21 +139,15 @@ def row_scores(
         ``alpha[i], beta[i]`` up to a per-row constant.
     """
     s_post = _upcast(logits_post)
-    logp_post = torch.log_softmax(s_post, dim=-1)
     a = alpha.to(s_post.dtype).unsqueeze(1)
     b = beta.to(s_post.dtype).unsqueeze(1)
-    if rule == "codit":
-        scores = logp_post
-        if logits_base is not None:
-            contrast = logp_post - b * torch.log_softmax(_upcast(logits_base), dim=-1)
-            scores = torch.where(b > 0, contrast, logp_post)
-    else:
-        scores = s_post
-        if logits_base is not None:
-            scores = torch.where(b > 0, (1.0 + b) * s_post - b * _upcast(logits_base), s_post)
-    top = logp_post.max(dim=-1, keepdim=True).values
-    keep = logp_post >= top + torch.log(a)  # log(0) = -inf keeps everything
-    return scores.masked_fill(~keep, -math.inf)
+    scores = s_post  # codit on logits: log p differs from s by a per-row constant only
+    if logits_base is not None:
+        s_base = _upcast(logits_base)
+        contrast = s_post - b * s_base if rule == "codit" else (1.0 + b) * s_post - b * s_base
+        scores = torch.where(b > 0, contrast, s_post)
+    drop = s_post < s_post.amax(dim=-1, keepdim=True) + torch.log(a)  # log(0) = -inf: none
+    return scores.masked_fill(drop, -math.inf)
 
 
 ScoreFn = Callable[[torch.Tensor, "torch.Tensor | None", float, float], torch.Tensor]

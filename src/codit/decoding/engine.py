@@ -209,6 +209,7 @@ class PairEngine:
             "peak_held_bytes": self._peak_held,
             "cohorts": len(self.layout.cohorts),
             "growths": self.layout.growths,
+            "merges": self.layout.merges,
         }
 
     @torch.inference_mode()
@@ -277,11 +278,14 @@ class PairEngine:
             setting = kinds[0] if len(kinds) == 1 else ("mixed", any(k[2] for k in kinds))
             ids = self._graphs.run(
                 (width, span, setting),
-                lambda: self._draw(self._decode(width, [(cohort, 0, width, span)])),
+                lambda: self._draw(self._decode(width, [(cohort, 0, width, span, None)])),
             )
         else:
             width = len(batch)
-            cuts = [(c, start, n, length + 1) for c, start, n, length in self.layout.segments()]
+            cuts = [
+                (c, start, n, longest + 1, longest if longest == shortest else None)
+                for c, start, n, longest, shortest in self.layout.segments()
+            ]
             ids = self._draw(self._decode(width, cuts))
         self.state.pos[:width] += self.state.alive[:width]
         for r in batch:
@@ -289,10 +293,12 @@ class PairEngine:
                 r.length += 1
         return ids
 
-    def _decode(self, width: int, cuts: list[tuple[int, int, int, int]]) -> list[torch.Tensor]:
+    def _decode(
+        self, width: int, cuts: list[tuple[int, int, int, int, int | None]]
+    ) -> list[torch.Tensor]:
         """Feed batch rows 0 .. width-1 their last token; (width, V) logits per model.
 
-        ``cuts``: (cohort, first row, rows, span) per segment of the batch.
+        ``cuts``: (cohort, first row, rows, span, uniform position or None) per segment.
         """
         out = []
         segments: dict[torch.device, list[attention.Segment]] = {}
@@ -300,8 +306,8 @@ class PairEngine:
             positions = self.state.pos[:width].to(dev, non_blocking=True)
             if dev not in segments:  # models on one device share the segments and masks
                 segments[dev] = [
-                    attention.Segment(c, start, positions[start : start + n], span)
-                    for c, start, n, span in cuts
+                    attention.Segment(c, start, positions[start : start + n], span, same)
+                    for c, start, n, span, same in cuts
                 ]
             state = attention.Decode(self.caches[i], segments[dev])
             tokens = self.state.last[:width].to(dev, non_blocking=True).unsqueeze(1)

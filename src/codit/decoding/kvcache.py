@@ -135,16 +135,45 @@ class CohortCache:
         for layer, pair in store.items():
             grown = []
             for buf in pair:
-                new = buf.new_zeros(rows, buf.shape[1], capacity, buf.shape[3])
+                new = buf.new_empty(rows, buf.shape[1], capacity, buf.shape[3])
                 span = min(capacity, buf.shape[2])
                 if keep is None:
                     n = min(rows, buf.shape[0])
                     new[:n, :, :span] = buf[:n, :, :span]
-                elif keep:
-                    index = torch.tensor(keep, device=buf.device)
-                    new[: len(keep), :, :span] = buf[index, :, :span]
+                else:
+                    n = len(keep)
+                    if keep:
+                        index = torch.tensor(keep, device=buf.device)
+                        new[:n, :, :span] = buf[index, :, :span]
+                # only what was not copied is zeroed (masked positions must be finite)
+                new[:n, :, span:].zero_()
+                new[n:].zero_()
                 grown.append(new)
             store[layer] = (grown[0], grown[1])
+
+    def merge(self, kept: int, gone: int, rows: int, more: int, capacity: int) -> None:
+        """Append ``gone``'s ``more`` rows after ``kept``'s ``rows`` (``capacity`` >= both
+        capacities); ``gone`` is dropped. Rows listed but not yet in a buffer (placed, not
+        prefilled) sit at the end of each and are copied as zeros."""
+        (k_rows, k_cap), (g_rows, g_cap) = self.shapes[kept], self.shapes[gone]
+        self.shapes[kept] = (rows + more, capacity)
+        store, other = self.layers.get(kept, {}), self.layers.pop(gone, {})
+        for layer in set(store) | set(other):
+            merged = []
+            for j in (0, 1):
+                like = (store.get(layer) or other[layer])[j]
+                new = like.new_zeros(rows + more, like.shape[1], capacity, like.shape[3])
+                # buffers may hold empty rows past their live ones (holes not yet shrunk)
+                if layer in store:
+                    n = min(k_rows, rows)
+                    new[:n, :, :k_cap] = store[layer][j][:n]
+                if layer in other:
+                    n = min(g_rows, more)
+                    new[rows : rows + n, :, :g_cap] = other[layer][j][:n]
+                merged.append(new)
+            store[layer] = (merged[0], merged[1])
+        self.layers[kept] = store
+        self.shapes.pop(gone)
 
     def move(self, cohort: int, src: int, dst: int, length: int) -> None:
         """Copy row ``src``'s first ``length`` positions into row ``dst`` of ``cohort``."""
