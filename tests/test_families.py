@@ -12,9 +12,9 @@ internals:
 - prompts carry one BOS; Qwen3's thinking switch changes the prompt; codit finds by rendering
   what each template does with a system prompt, and the meta of every family's
   ``codit generate`` output says it;
-- that output trains a tiny student of another family (``codit train sft``, 2 steps), which is
-  then evaluated (``codit eval ifeval --model``, 2 prompts): every family is a teacher once and
-  a student once.
+- that output trains a tiny student of another family (``codit train sft``, 2 steps of one
+  record), which is then evaluated (``codit eval ifeval --model``, 2 prompts): every family is
+  a teacher once and a student once.
 """
 
 from __future__ import annotations
@@ -349,7 +349,7 @@ def test_a_student_of_another_family_trains_on_the_output_and_is_evaluated(
     assert student.family.facts_key != built.family.facts_key
     trained = tmp_path / "student"
     args = ["train", "sft", "--model", str(student.base), "--data", str(generated)]
-    args += ["--output", str(trained), "--max-steps", "2", "--batch-size", "2"]
+    args += ["--output", str(trained), "--max-steps", "2", "--batch-size", "1"]
     assert main([*args, "--max-length", "64", "--eval-split", "0", "--device", "cpu"]) == 0
     manifest = json.loads((trained / "codit_train_config.json").read_text())
     assert manifest["metrics"]["steps"] == 2
