@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,api,train,coin,ray,serve]'
 	@touch $(STAMP)
 
+# Two workers (pytest-xdist): CI has 2 vCPUs. tests/conftest.py keeps the tests that share a
+# module fixture on one worker. `pytest -p no:xdist` runs them in one process.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 demo: setup
 	$(BIN)/python examples/demo.py

@@ -2,7 +2,8 @@
 
 The tokenizers, chat templates and facts (``families.json``: embedding rows, BOS/EOS/pad ids,
 the instruct and base EOS lists) come from ``../shared/data/model-families``; the weights are
-random and tiny (2 layers, hidden 32), so a pair builds in a second or two. What a user meets
+random and tiny (2 layers, hidden 32), so a pair builds in a second or two, once a test session
+(``cached_pair``, shared by the pytest-xdist workers). What a user meets
 with a hub pair is all there: multi-EOS generation configs, padded embedding matrices, Qwen3's
 thinking switch, Llama 3.1's base tokenizer without a template, Gemma's multimodal class with a
 vision tower and sliding-window layers, sharded safetensors (Llama). Gemma 3's tokenizer is not
@@ -291,3 +292,23 @@ def build_pair(family: Family, root: Path) -> BuiltPair:
         model.save_pretrained(path, max_shard_size="8MB" if family.sharded else "10GB")
         paths.append(path)
     return BuiltPair(family, paths[0], paths[1], instruct_eos, base_eos)
+
+
+def cached_pair(family: Family, cache: Path) -> BuiltPair:
+    """The family's pair under ``cache``, built by the first test process that asks for it.
+
+    A flock serialises the build, so pytest-xdist workers sharing ``cache`` build each pair once
+    and never read a half-written one; the tests only read the folders.
+    """
+    import fcntl
+
+    cache.mkdir(parents=True, exist_ok=True)
+    root, done = cache / family.name, cache / f"{family.name}.done"
+    with (cache / f"{family.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(root, ignore_errors=True)  # a build interrupted in an earlier process
+            build_pair(family, root)
+            done.touch()
+    instruct_eos, base_eos = eos_lists(family)
+    return BuiltPair(family, root / "instruct", root / "base", instruct_eos, base_eos)

@@ -128,17 +128,15 @@ def test_generate_checks_the_pair_first(pair_dirs, tmp_path, monkeypatch, capsys
     not (__import__("families").SHARED / "families.json").is_file(),
     reason="the real tokenizers and templates are not beside the repo",
 )
-def test_check_on_real_families(tmp_path, capsys):
+def test_check_on_real_families(family_pair, capsys):
     """Gemma 3 1B (rows < tokenizer), Qwen2.5 (default system prompt), a wrong-family base."""
-    import families as F
-
-    gemma = F.build_pair(F.FAMILIES["gemma3-1b"], tmp_path / "gemma")
+    gemma = family_pair("gemma3-1b")
     report = diagnose(CheckConfig(instruct=str(gemma.instruct), base=str(gemma.base)))
     assert report.problems == []
     assert report.contrasted == 262144 and report.instruct.tokenizer_len == 262145
     assert report.instruct.stop_ids == [1, 106]
     assert report.system_turn["placement"] == "folded into the first user turn"
-    qwen = F.build_pair(F.FAMILIES["qwen2.5"], tmp_path / "qwen")
+    qwen = family_pair("qwen2.5")
     report = diagnose(CheckConfig(instruct=str(qwen.instruct), base=str(qwen.base)))
     assert report.system_turn["default_when_none"] is True
     assert "You are Qwen" in report.sample["plain"]["text"]

@@ -1,8 +1,9 @@
 """The family matrix: tiny pairs of the real architectures with the real tokenizers and templates.
 
 For every family of ``../shared/data/model-families/families.json`` (see ``families.py``), one
-tiny random-weight pair is built per session and checked through codit's public API
-(``LocalGenerator`` and ``codit generate``), never the engine's internals:
+tiny random-weight pair is built per session (``family_pair`` in ``conftest.py``) and checked
+through codit's public API (``LocalGenerator`` and ``codit generate``), never the engine's
+internals:
 
 - greedy CoDIT equals a reference that recomputes both models on the whole sequence each step
   (no KV cache) and applies the rule by hand; direct mode equals ``transformers``' ``generate``;
@@ -11,9 +12,9 @@ tiny random-weight pair is built per session and checked through codit's public 
 - prompts carry one BOS; Qwen3's thinking switch changes the prompt; codit finds by rendering
   what each template does with a system prompt, and the meta of every family's
   ``codit generate`` output says it;
-- that output trains a tiny student of another family (``codit train sft``, 2 steps), which is
-  then evaluated (``codit eval ifeval --model``, 2 prompts): every family is a teacher once and
-  a student once.
+- that output trains a tiny student of another family (``codit train sft``, 2 steps of one
+  record), which is then evaluated (``codit eval ifeval --model``, 2 prompts): every family is
+  a teacher once and a student once.
 """
 
 from __future__ import annotations
@@ -52,27 +53,9 @@ SYSTEM = {
 }
 
 
-class Store:
-    """Builds each family's pair once per session, on first use."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.pairs: dict[str, F.BuiltPair] = {}
-
-    def pair(self, name: str) -> F.BuiltPair:
-        if name not in self.pairs:
-            self.pairs[name] = F.build_pair(F.FAMILIES[name], self.root / name)
-        return self.pairs[name]
-
-
-@pytest.fixture(scope="session")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    return Store(tmp_path_factory.mktemp("families"))
-
-
 @pytest.fixture(scope="module", params=NAMES)
-def built(request: pytest.FixtureRequest, store: Store) -> F.BuiltPair:
-    return store.pair(request.param)
+def built(request: pytest.FixtureRequest, family_pair: Any) -> F.BuiltPair:
+    return family_pair(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +78,9 @@ def prompt_of(gen: Any, built: F.BuiltPair, messages: list[dict[str, str]]) -> l
 
 @torch.no_grad()
 def last_logits(model: Any, seq: list[int], vocab: int) -> torch.Tensor:
-    return model(input_ids=torch.tensor([seq]), use_cache=False).logits[0, -1, :vocab].double()
+    """The next-token logits from the whole sequence, no cache (``lm_head`` on the last row only)."""
+    out = model(input_ids=torch.tensor([seq]), use_cache=False, logits_to_keep=1)
+    return out.logits[0, -1, :vocab].double()
 
 
 @torch.no_grad()
@@ -173,8 +158,11 @@ def test_greedy_codit_equals_the_no_cache_reference(gen: Any, built: F.BuiltPair
         assert got(result) == expected(gen, want)
         assert result.prompt_tokens == len(prompt_of(gen, built, conv))
         wants.append(want)
-    direct = [reference(gen, prompt_of(gen, built, c), MAX_NEW, False) for c in conversations()]
-    assert direct != wants  # the contrast changes the output, or this test would prove little
+    # the contrast changes some output, or this test would prove little (stops at the first)
+    assert any(
+        reference(gen, prompt_of(gen, built, conv), MAX_NEW, contrast=False) != want
+        for conv, want in zip(conversations(), wants, strict=True)
+    )
 
 
 def test_direct_equals_hf_generate(gen: Any, built: F.BuiltPair) -> None:
@@ -351,17 +339,17 @@ IFEVAL = F.SHARED.parent / "ifeval" / "input_data.jsonl"
     not IFEVAL.is_file(), reason="the shared IFEval prompts are not beside the repo"
 )
 def test_a_student_of_another_family_trains_on_the_output_and_is_evaluated(
-    built: F.BuiltPair, generated: Path, store: Store, tmp_path: Path
+    built: F.BuiltPair, generated: Path, family_pair: Any, tmp_path: Path
 ) -> None:
     """The family's output -> ``codit train sft`` on another family's base -> ``codit eval ifeval``."""
     pytest.importorskip("trl", reason="needs the train extra: pip install 'codit[train]'")
     from codit.cli.main import main
 
-    student = store.pair(student_of(built.family.name))
+    student = family_pair(student_of(built.family.name))
     assert student.family.facts_key != built.family.facts_key
     trained = tmp_path / "student"
     args = ["train", "sft", "--model", str(student.base), "--data", str(generated)]
-    args += ["--output", str(trained), "--max-steps", "2", "--batch-size", "2"]
+    args += ["--output", str(trained), "--max-steps", "2", "--batch-size", "1"]
     assert main([*args, "--max-length", "64", "--eval-split", "0", "--device", "cpu"]) == 0
     manifest = json.loads((trained / "codit_train_config.json").read_text())
     assert manifest["metrics"]["steps"] == 2

@@ -85,8 +85,8 @@ def test_readme_snippet_on_the_tiny_pair(records, tmp_path):
     not (F.SHARED / "families.json").is_file(),
     reason="the real tokenizers and templates are not beside the repo",
 )
-def test_readme_snippet_on_a_base_model_without_a_template(records, tmp_path):
-    base = F.build_pair(F.FAMILIES["llama3.1"], tmp_path / "llama").base
+def test_readme_snippet_on_a_base_model_without_a_template(records, family_pair, tmp_path):
+    base = family_pair("llama3.1").base
     assert "chat_template" not in json.loads((base / "tokenizer_config.json").read_text())
     ns = run_snippet(str(base), records, tmp_path / "student")
     trainer = ns["trainer"]

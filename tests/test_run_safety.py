@@ -101,11 +101,13 @@ def ids(path: Path) -> list[str]:
 
 
 def test_a_second_run_on_the_same_output_is_refused(pair_dirs, tmp_path: Path) -> None:
-    n = 400  # long enough to be running while the second one starts, even on an idle machine
+    n = 400  # far more than the first run writes while the second one starts and is refused
     args, out = generate_args(pair_dirs, tmp_path, n=n)
+    lock = Path(str(out) + ".lock")
     first = start(args)
     wait_for(first, has_lines(out, 2))
-    since = json.loads(Path(str(out) + ".lock").read_text())["started"]  # read while it runs
+    since = json.loads(lock.read_text())["started"]  # read while it runs
+    before = out.read_bytes()
     second = subprocess.run([*CODIT, *args], capture_output=True, text=True, timeout=120)
     assert first.poll() is None, "the first run ended before the second one started"
     assert second.returncode == 7
@@ -114,9 +116,16 @@ def test_a_second_run_on_the_same_output_is_refused(pair_dirs, tmp_path: Path) -
         f"{socket.gethostname()}, running since {since}); "
         "wait for it to finish, stop it, or write to another output"
     )
-    assert first.wait(timeout=600) == 0, first.stderr.read() if first.stderr else ""
-    assert ids(out) == sorted(f"q{i}" for i in range(n))  # every id once
-    assert not Path(str(out) + ".lock").exists()
+    # the refused run touched neither the lock nor the output, and the first run goes on
+    assert json.loads(lock.read_text())["pid"] == first.pid
+    written = out.read_bytes().count(b"\n")
+    wait_for(first, has_lines(out, written + 2))
+    assert out.read_bytes().startswith(before)
+    first.send_signal(signal.SIGTERM)  # the rest of its 400 rows would prove nothing more
+    assert first.wait(timeout=120) == 143, first.stderr.read() if first.stderr else ""
+    kept = [r["id"] for r in read(out)]
+    assert 0 < len(kept) < n and len(set(kept)) == len(kept)  # every id at most once
+    assert not lock.exists()
 
 
 def test_sigterm_stops_cleanly_then_the_rerun_completes(pair_dirs, tmp_path: Path) -> None:
