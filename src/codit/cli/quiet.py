@@ -17,15 +17,11 @@ THIRD_PARTY_DEPRECATIONS = (r"`is_gradient_checkpointing` is deprecated",)
 
 def quiet_transformers() -> None:
     """Silence transformers' and datasets' bars and notices, and known third-party deprecations."""
+    import datasets
     import transformers
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
-    try:
-        import datasets
-    except ImportError:  # pragma: no cover - datasets is a core dependency
-        pass
-    else:
-        datasets.disable_progress_bars()
+    datasets.disable_progress_bars()
     for message in THIRD_PARTY_DEPRECATIONS:
         warnings.filterwarnings("ignore", message=message, category=FutureWarning)

@@ -31,8 +31,8 @@ from typing import Any
 from codit.decoding.kvcache import CohortCache
 
 GROW_MIN = 16  # positions a cohort grows by at least
-HOLES = 8  # a cohort's buffers keep up to 1/HOLES of their rows empty before they shrink
 GROW_SHARE = 16  # ... or 1/16 of its capacity
+HOLES = 8  # a cohort's buffers keep up to 1/HOLES of their rows empty before they shrink
 MAX_COHORTS = 8  # more means more SDPA calls per layer; past it rows join the closest cohort
 # or, when that wastes less, the two cohorts closest in capacity merge to make room
 
@@ -47,9 +47,14 @@ class Cohort:
 
     @property
     def length(self) -> int:
-        """Positions its longest row holds (a row placed but not yet prefilled counts its
-        prompt, so rows admitted together with equal prompts share one cohort)."""
-        return max((max(r.length, len(r.prompt)) for r in self.rows), default=0)
+        """Positions its longest row holds (see ``held``)."""
+        return max((held(r) for r in self.rows), default=0)
+
+
+def held(row: Any) -> int:
+    """Positions a row holds; a row placed but not yet prefilled counts its prompt, so rows
+    admitted together with equal prompts share one cohort."""
+    return max(row.length, len(row.prompt))
 
 
 class Layout:
@@ -96,7 +101,7 @@ class Layout:
         out, start = [], 0
         for c in self.cohorts:
             if c.rows:
-                lengths = [max(r.length, len(r.prompt)) for r in c.rows]
+                lengths = [held(r) for r in c.rows]
                 out.append((c.id, start, len(c.rows), max(lengths), min(lengths)))
                 start += len(c.rows)
         return out
