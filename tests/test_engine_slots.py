@@ -335,9 +335,10 @@ def test_kv_stats_by_hand(models64, tokenizer):
     assert stats["held_bytes"] == n * per_token
     assert stats["capacity_tokens"] == 3 * 256  # the models' context, per slot
     assert (len(a.prompt_ids), len(b.prompt_ids)) == (13, 47)
-    # two cohorts (13 and 47 are far apart), each row with 16 positions of headroom
+    # two cohorts (13 and 47 are far apart), each row with room for its prompt and the 5
+    # tokens it may draw (the most it can reach, under the 16 positions of headroom)
     assert stats["cohorts"] == 2
-    assert stats["allocated_bytes"] == ((13 + 16) + (47 + 16)) * per_token
+    assert stats["allocated_bytes"] == ((13 + 5) + (47 + 5)) * per_token
     engine.step()  # each row feeds its token: one position more each
     assert engine.kv_stats()["held_bytes"] == (n + 2) * per_token
     while engine.has_work():

@@ -26,8 +26,9 @@ def test_parse_memory_rejects_with_the_flag_name(text):
 
 
 class FakeRow:
-    def __init__(self, n):
+    def __init__(self, n, max_new_tokens=10_000):
         self.prompt, self.length, self.cohort = [0] * n, n, None
+        self.max_new_tokens = max_new_tokens
 
 
 def fill(cache, cohort, like):
@@ -68,10 +69,10 @@ def test_layout_groups_rows_by_length_grows_and_frees_cohorts():
     assert len(layout.cohorts) == 2  # 20..22 together (within 4), 300 alone
     a, b = layout.cohorts
     assert a.rows == sorted(short, key=lambda r: r.length) and b.rows == [long]
-    assert (a.capacity, b.capacity) == (20 + 16, 300 + 300 // 16)  # the opener's + headroom
+    assert (a.capacity, b.capacity) == (20 + 16, 300 + 300 // 8)  # the opener's + headroom
     assert layout.order() == a.rows + b.rows
     assert layout.segments() == [(a.id, 0, 3, 22, 20), (b.id, 3, 1, 300, 300)]
-    assert layout.allocated_tokens() == 3 * 36 + 318
+    assert layout.allocated_tokens() == 3 * 36 + 337
     like = torch.zeros(1, 1, 1, 2)
     fill(cache, a.id, like)
     for _ in range(14):  # the longest short row (22) fills its 36 positions in 14 steps
@@ -118,7 +119,7 @@ def test_layout_never_opens_more_than_max_cohorts():
 
 def test_at_the_cap_the_two_closest_cohorts_merge_with_their_content():
     """A row far from every cohort, at the cap: the pair whose union wastes least merges
-    (here 7000 and 7500: 531 positions) instead of the row joining the closest (1052)."""
+    (here 7000 and 7500: 562 positions) instead of the row joining the closest (1115)."""
     cache = CohortCache()
     layout = Layout([cache], slots=64, slot_tokens=10_000)
     rows = [FakeRow(1000 * (i + 1)) for i in range(MAX_COHORTS - 1)] + [FakeRow(7500)]
@@ -136,8 +137,29 @@ def test_at_the_cap_the_two_closest_cohorts_merge_with_their_content():
     assert merged is rows[-2].cohort and merged.rows == [rows[-1], rows[-2]]
     assert short.cohort.rows == [short]
     keys, values = cache.buffers(merged.id, 0, like)
-    assert keys.shape[0] == 2 and keys.shape[2] == merged.capacity == 7500 + 7500 // 16
+    assert keys.shape[0] == 2 and keys.shape[2] == merged.capacity == 7500 + 7500 // 8
     assert (keys[0] == 7500).all() and (values[0] == -7500).all()
-    assert (keys[1, :, : 7000 + 7000 // 16] == 7000).all()
-    assert keys[1, :, 7000 + 7000 // 16 :].abs().sum() == 0
+    assert (keys[1, :, : 7000 + 7000 // 8] == 7000).all()
+    assert keys[1, :, 7000 + 7000 // 8 :].abs().sum() == 0
     assert layout.order() == [r for c in layout.cohorts for r in c.rows]
+
+
+def test_a_cohort_never_grows_past_what_its_rows_can_reach():
+    """Rows of 20 prompt tokens that may draw 30 more: the cohort opens at 36 positions and
+    its next growth stops at 50 (not 37 + 16), the most a row can hold."""
+    cache = CohortCache()
+    layout = Layout([cache], slots=4, slot_tokens=1000)
+    rows = [FakeRow(20, max_new_tokens=30), FakeRow(20, max_new_tokens=30)]
+    layout.place(rows)
+    [cohort] = layout.cohorts
+    assert cohort.capacity == 36
+    for _ in range(16):  # rows of 20 fill 36 positions in 16 steps
+        layout.reserve_step()
+        for r in rows:
+            r.length += 1
+    assert layout.growths == 0
+    layout.reserve_step()
+    assert layout.growths == 1 and cohort.capacity == 50
+    reach_small = FakeRow(8, max_new_tokens=4)  # opens its own cohort: capped at 12
+    layout.place([reach_small])
+    assert reach_small.cohort.capacity == 12
