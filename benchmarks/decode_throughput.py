@@ -11,7 +11,7 @@ target dtype) and measures, in one process and side by side, tokens per second o
 
 at each batch size, greedy, with a fixed number of new tokens (EOS ignored). Methods run in
 turn, ``--repeats`` times, keeping the best time of each, so that background load hits all of
-them alike; each engine's ratio is taken against the best anchor of the same cell.
+them alike (a run repeats its workload until ``--min-seconds`` have passed, mean per pass); each engine's ratio is taken against the best anchor of the same cell.
 
 Optional parts: ``--length-check 64,1024`` reruns one (shape, batch) cell at several response
 lengths (contrastive must keep its speed as rows grow); ``--context-marks 512,1024,2048``
@@ -333,12 +333,29 @@ def run_hf_batch(model, work: Workload, batch: int, device) -> Run:
     return Run(time.perf_counter() - start)
 
 
-def best_of(repeats: int, fns: dict) -> dict[str, Run]:
-    """Run each method in turn, ``repeats`` rounds; keep the fastest run of each."""
+def passes(fn, min_seconds: float) -> Run:
+    """Run ``fn`` until ``min_seconds`` have passed (at least once); the mean seconds per pass.
+
+    A cell of a small shape at batch 1 takes well under a second, where a burst of the host's
+    load moves one run by several percent; averaging passes over a few seconds steadies it.
+    The step times and K/V figures are the first and the last pass's.
+    """
+    first = fn()
+    total, count, last = first.seconds, 1, first
+    while total < min_seconds:
+        last = fn()
+        total += last.seconds
+        count += 1
+    return Run(total / count, first.step_times, last.kv)
+
+
+def best_of(repeats: int, fns: dict, min_seconds: float = 0.0) -> dict[str, Run]:
+    """Run each method in turn, ``repeats`` rounds; keep the fastest run of each (a run: passes
+    of at least ``min_seconds`` in all)."""
     best: dict[str, Run] = {}
     for _ in range(repeats):
         for name, fn in fns.items():
-            run = fn()
+            run = passes(fn, min_seconds)
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()  # one method's cache is not left in another's way
             if name not in best or run.seconds < best[name].seconds:
@@ -368,7 +385,7 @@ def window_tps(run: Run, batch: int, prompt_len: int, marks: list[int]) -> dict[
 # ---- the report -------------------------------------------------------------------------------
 
 
-def cell(instruct, base, work, batch, device, methods, repeats) -> dict[str, Run]:
+def cell(instruct, base, work, batch, device, methods, repeats, min_seconds=0.0) -> dict[str, Run]:
     fns = {  # called right away by best_of: binding the loop variables is safe
         "hf": lambda: run_hf(instruct, work, device),
         "hf_static": lambda: run_hf(instruct, work, device, static=True),
@@ -376,7 +393,7 @@ def cell(instruct, base, work, batch, device, methods, repeats) -> dict[str, Run
         "direct": lambda: run_engine(instruct, None, work, batch, True, device),
         "contrastive": lambda: run_engine(instruct, base, work, batch, True, device),
     }
-    return best_of(repeats, {m: fns[m] for m in methods})
+    return best_of(repeats, {m: fns[m] for m in methods}, min_seconds)
 
 
 def ratios(tps: dict[str, float]) -> dict[str, Any]:
@@ -405,6 +422,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--new-tokens", type=int, default=32, help="per row, 1 to 2048")
     parser.add_argument("--prompt-len", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=2.0,
+        help="a timed run repeats its workload until this long (mean per pass); 0: once",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto", help="auto: bf16 on CUDA, fp32 on CPU")
     parser.add_argument("--anchors", default=",".join(ANCHORS), help="comma list of anchors")
@@ -495,7 +518,9 @@ def main(argv: list[str] | None = None) -> int:
         cell(instruct, base, warm, 2, device, methods, 1)
         for batch in batches:
             work = fixed_workload(batch, args.prompt_len, args.new_tokens, vocab, batch)
-            runs = cell(instruct, base, work, batch, device, methods, args.repeats)
+            runs = cell(
+                instruct, base, work, batch, device, methods, args.repeats, args.min_seconds
+            )
             tps = {k: work.tokens / r.seconds for k, r in runs.items()}
             row: dict[str, Any] = {
                 "shape": shape,
@@ -533,7 +558,9 @@ def main(argv: list[str] | None = None) -> int:
             per: dict[str, list[float]] = {m: [] for m in length_methods}
             for n in lengths:
                 work = fixed_workload(b, args.prompt_len, n, vocab, 1000 + n)
-                runs = cell(instruct, base, work, b, device, length_methods, args.repeats)
+                runs = cell(
+                    instruct, base, work, b, device, length_methods, args.repeats, args.min_seconds
+                )
                 for m, r in runs.items():
                     per[m].append(round(work.tokens / r.seconds, 2))
             anchors_run = [m for m in length_methods if m in ANCHORS]
@@ -619,6 +646,7 @@ def main(argv: list[str] | None = None) -> int:
             "new_tokens": args.new_tokens,
             "prompt_len": args.prompt_len,
             "repeats": args.repeats,
+            "min_seconds": args.min_seconds,
             "load_avg_start": [round(x, 2) for x in load_start],
             "load_avg_end": [round(x, 2) for x in load_end],
             "results": results,
