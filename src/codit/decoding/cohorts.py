@@ -180,16 +180,16 @@ class Layout:
                 self.growths += 1
 
     # ---- internals -------------------------------------------------------------------------
-    def _headroom(self, need: int, reach: int) -> int:
-        """Capacity for ``need`` positions: a share more, never past what the cohort's rows
-        can reach (so a cohort of rows near their cap grows once more, exactly)."""
+    def _headroom(self, need: int, most: int) -> int:
+        """Capacity for ``need`` positions: a share more, never past ``most``, what the
+        cohort's rows can reach (so rows near their cap make it grow once more, exactly)."""
         more = need + max(GROW_MIN, need // GROW_SHARE)
-        return max(need, min(self.slot_tokens, reach, more))
+        return max(need, min(self.slot_tokens, most, more))
 
     def _closest(self, need: int, most: int) -> Cohort | None:
-        """The cohort a row of ``need`` positions (``most`` at the end) joins; None: open a new one (at the cap,
-        after merging the two cohorts whose union wastes least, when that wastes less than
-        joining the closest)."""
+        """The cohort a row of ``need`` positions (``most`` at its end) joins; None: open a
+        new one (at the cap, after merging the two cohorts whose union wastes least, when
+        that wastes less than joining the closest)."""
         if not self.cohorts:
             return None
         best = min(self.cohorts, key=lambda c: abs(c.length - need))
