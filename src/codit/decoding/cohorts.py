@@ -9,7 +9,7 @@ about 1/8 (at least 16 positions, never past the most its rows can reach: prompt
 (at most 1/8 of headroom plus the spread inside a cohort), each growth copies the cohort once
 (amortised ~8 positions copied per position written), and attention runs one SDPA per cohort
 per layer over a strided view of its buffer. (Growth by 1/16 held 1.14x on the benchmark's
-long tail but copied twice as often: contrastive kept 0.747x of its 64-token speed at 1024
+long tail but copied about twice as much: contrastive kept 0.747x of its 64-token speed at 1024
 new tokens, 0.777x with 1/8 and the reach cap, side by side; 1/8 holds 1.165x.)
 
 The batch is the concatenation of the cohorts' rows (``order``): a cohort's rows are
