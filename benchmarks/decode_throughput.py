@@ -11,7 +11,8 @@ target dtype) and measures, in one process and side by side, tokens per second o
 
 at each batch size, greedy, with a fixed number of new tokens (EOS ignored). Methods run in
 turn, ``--repeats`` times, keeping the best time of each, so that background load hits all of
-them alike (a run repeats its workload until ``--min-seconds`` have passed, mean per pass); each engine's ratio is taken against the best anchor of the same cell.
+them alike (a run repeats its workload until ``--min-seconds`` have passed, mean per pass);
+each engine's ratio is taken against the best anchor of the same cell.
 
 Optional parts: ``--length-check 64,1024`` reruns one (shape, batch) cell at several response
 lengths (contrastive must keep its speed as rows grow); ``--context-marks 512,1024,2048``

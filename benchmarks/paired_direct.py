@@ -20,7 +20,8 @@ from decode_throughput import SHAPES, build, fixed_workload, run_engine, run_hf
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", default="small", choices=[s for s in SHAPES])
+    cpu_shapes = [s for s, spec in SHAPES.items() if not spec.get("gpu_only")]
+    parser.add_argument("--shape", default="small", choices=cpu_shapes)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=32)
