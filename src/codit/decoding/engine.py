@@ -8,7 +8,8 @@ In ``direct`` mode the base model is never run.
 K/V lives in length cohorts (``cohorts``, ``kvcache``): a row is placed, when admitted, in the
 cohort of rows of about its length and keeps its place for life, so buffers hold about what
 rows hold. A decoding step runs the whole batch in one forward per model; attention writes
-each row's new K/V at its own position and runs one SDPA per cohort (``attention``). Admitted
+each row's new K/V at its own position and runs one SDPA per cohort (``attention``); on a CPU
+in float32 the linear layers take few-row products the other way round (``gemm``). Admitted
 prompts are prefilled into their own rows (``prefill``: long ones in chunks) without touching
 any other row; a finished row leaves at once (``continuous=True``) and the next prompt is
 admitted, or, with ``continuous=False``, rows ride along until the whole batch is done, like
@@ -30,7 +31,7 @@ from typing import Any
 
 import torch
 
-from codit.decoding import attention, graphs, prefill
+from codit.decoding import attention, gemm, graphs, prefill
 from codit.decoding.cohorts import Layout
 from codit.decoding.config import DecodingConfig
 from codit.decoding.contrastive import SCORE_RULES, row_scores
@@ -108,6 +109,8 @@ class PairEngine:
         self._logits_to_keep = [
             "logits_to_keep" in inspect.signature(m.forward).parameters for m in self.models
         ]
+        # float32 linear layers on CPU: few-row products taken the other way round (``gemm``)
+        self._linears = [gemm.linears(m) for m in self.models]
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
         self._token_bytes = [bytes_per_token(m) for m in self.models]
@@ -346,7 +349,7 @@ class PairEngine:
         kwargs: dict[str, Any] = {}
         if self._logits_to_keep[i]:
             kwargs["logits_to_keep"] = 1
-        with attention.slot_attention(model):
+        with attention.slot_attention(model), gemm.rows_first(self._linears[i]):
             out = model(
                 input_ids=input_ids,
                 position_ids=positions,
