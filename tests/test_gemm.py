@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -25,30 +27,75 @@ class Spy:
 
 
 @pytest.mark.parametrize("bias", [True, False])
-def test_rows_first_equals_linear_in_the_window_and_is_linear_outside(bias, monkeypatch):
+def test_a_layer_gives_linear_results_either_way_and_is_linear_outside_its_rows(bias, monkeypatch):
     torch.manual_seed(0)
     layer = torch.nn.Linear(48, 80, bias=bias)
     spies = {name: Spy(getattr(torch, name)) for name in ("mm", "addmm")}
     for name, spy in spies.items():
         monkeypatch.setattr(gemm.torch, name, spy)
-    layers = gemm.linears(layer)
+    choices: dict = {}
+    layers = gemm.linears(layer, choices=choices)
     assert [m for m, _ in layers] == [layer]
-    for shape in [(1, 48), (4, 48), (7, 48), (8, 48), (2, 8, 48), (32, 48), (33, 48), (4, 16, 48)]:
-        x = torch.randn(*shape)
-        expected = F.linear(x, layer.weight, layer.bias)
+    for shape in [(1, 48), (4, 48), (2, 8, 48), (64, 48), (65, 48), (4, 32, 48)]:
+        rows = math.prod(shape[:-1])
         before = sum(s.calls for s in spies.values())
-        with torch.inference_mode(), gemm.rows_first(layers):
-            got = layer(x)
+        for _ in range(2 * gemm.TRIALS + 2):  # the trials, then the chosen way
+            x = torch.randn(*shape)
+            expected = F.linear(x, layer.weight, layer.bias)
+            with torch.inference_mode(), gemm.rows_first(layers):
+                got = layer(x)
+            assert got.shape == expected.shape and got.is_contiguous()
+            if rows in gemm.ROWS:
+                torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+            else:
+                assert torch.equal(got, expected), shape
         taken = sum(s.calls for s in spies.values()) - before
-        rows = x.numel() // 48
-        assert got.shape == expected.shape and got.is_contiguous()
-        if rows in gemm.ROWS:
-            assert taken == 1, shape
-            torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+        if rows in gemm.ROWS:  # the transposed trials, and the calls after them if it won
+            assert taken in (gemm.TRIALS, gemm.TRIALS + 2), shape
         else:
             assert taken == 0, shape
-            assert torch.equal(got, expected), shape
     assert "forward" not in layer.__dict__  # its own forward after the block
+    assert set(gemm.chosen(choices)) == {1, 4, 16, 64}
+
+
+class Clock:
+    """A fake clock: each call of the layer takes ``plain`` or ``transposed`` seconds, told
+    apart by whether ``torch.mm`` ran since the last reading."""
+
+    def __init__(self, plain: float, transposed: float, spy: Spy):
+        self.seconds, self.spy, self.now, self.seen = (plain, transposed), spy, 0.0, 0
+
+    def __call__(self) -> float:
+        if self.spy.calls != self.seen:  # a transposed call just ended
+            self.now += self.seconds[1]
+            self.seen = self.spy.calls
+        else:
+            self.now += self.seconds[0]
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("plain", "transposed", "chosen"), [(2.0, 1.0, (0, 1)), (1.0, 2.0, (1, 0))]
+)
+def test_a_layer_keeps_the_way_that_was_faster_in_its_trials(
+    plain, transposed, chosen, monkeypatch
+):
+    spy = Spy(torch.mm)
+    monkeypatch.setattr(gemm.torch, "mm", spy)
+    layer = torch.nn.Linear(16, 24, bias=False)
+    choices: dict = {}
+    layers = gemm.linears(layer, clock=Clock(plain, transposed, spy), choices=choices)
+    x = torch.randn(8, 16)
+    with gemm.rows_first(layers):
+        for _ in range(2 * gemm.TRIALS):
+            assert gemm.chosen(choices) == {}  # still on trial
+            layer(x)
+        assert gemm.chosen(choices) == {8: chosen}
+        calls = spy.calls
+        for _ in range(3):
+            layer(x)
+    assert spy.calls - calls == (3 if chosen == (0, 1) else 0)
+    assert spy.calls >= gemm.TRIALS
 
 
 def test_only_float32_cpu_linears_without_a_replaced_forward_take_part():
@@ -65,8 +112,8 @@ def test_only_float32_cpu_linears_without_a_replaced_forward_take_part():
 
 
 def test_engine_tokens_are_those_of_the_plain_linear_at_a_batch_of_eight(tokenizer, monkeypatch):
-    """codit mode, fp32, 8 rows: the decoding steps run 8-row products the transposed way and
-    give the tokens the engine gives with every layer on ``F.linear``."""
+    """codit mode, fp32, 8 rows: whichever way each layer chooses, the engine gives the tokens it
+    gives with every layer on ``F.linear``."""
     instruct, base = (tiny_models.make_model(tokenizer, s) for s in (1, 2))
     prompts = (PROMPTS * 2)[:8]
     config = DecodingConfig(mode="codit", alpha=0.1, beta=0.5, temperature=0.0, max_new_tokens=10)
@@ -79,7 +126,8 @@ def test_engine_tokens_are_those_of_the_plain_linear_at_a_batch_of_eight(tokeniz
 
     spy = Spy(torch.mm)
     monkeypatch.setattr(gemm.torch, "mm", spy)
+    monkeypatch.setattr(gemm, "CHOICES", {})  # measured afresh, whatever ran before
     fast = run(plain=False)
-    assert spy.calls > 0  # the lm_heads have no bias: torch.mm at 8 rows
+    assert spy.calls > 0  # the lm_heads have no bias: torch.mm in their trials
     assert fast == run(plain=True)
     assert all(len(t) == 10 for t in fast.values())
