@@ -10,11 +10,10 @@ cohort of rows of about its length and keeps its place for life, so buffers hold
 rows hold. A decoding step runs the whole batch in one forward per model; attention writes
 each row's new K/V at its own position and runs one SDPA per cohort (``attention``); on a CPU
 in float32 the linear layers take few-row products in the orientation that measured faster
-there (``gemm``). Admitted
-prompts are prefilled into their own rows (``prefill``: long ones in chunks) without touching
-any other row; a finished row leaves at once (``continuous=True``) and the next prompt is
-admitted, or, with ``continuous=False``, rows ride along until the whole batch is done, like
-``model.generate``. Per-row state lives in device tensors (``rows.RowState``), reordered when
+there (``gemm``). Admitted prompts are prefilled into their own rows (``prefill``: long ones in
+chunks) without touching any other row; a finished row leaves at once (``continuous=True``)
+and the next prompt is admitted, or, with ``continuous=False``, rows ride along until the
+whole batch is done, like ``model.generate``. Per-row state lives in device tensors (``rows.RowState``), reordered when
 rows join or leave so that each cohort's rows are contiguous; the sampled ids are the one
 tensor the host reads each step.
 
