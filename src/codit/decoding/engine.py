@@ -13,9 +13,9 @@ in float32 the linear layers take few-row products in the orientation that measu
 there (``gemm``). Admitted prompts are prefilled into their own rows (``prefill``: long ones in
 chunks) without touching any other row; a finished row leaves at once (``continuous=True``)
 and the next prompt is admitted, or, with ``continuous=False``, rows ride along until the
-whole batch is done, like ``model.generate``. Per-row state lives in device tensors (``rows.RowState``), reordered when
-rows join or leave so that each cohort's rows are contiguous; the sampled ids are the one
-tensor the host reads each step.
+whole batch is done, like ``model.generate``. Per-row state lives in device tensors
+(``rows.RowState``), reordered when rows join or leave so that each cohort's rows are
+contiguous; the sampled ids are the one tensor the host reads each step.
 
 The incremental API (``add``, ``cancel``, ``step``, ``has_work``, ``kv_stats``) serves
 ``codit serve``; ``generate`` is built on it. This module knows nothing of files or records.
