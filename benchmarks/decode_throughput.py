@@ -27,7 +27,7 @@ allocated vs held (``engine.kv_stats()``, "n/a" when the engine has none).
 
 Contrastive decoding needs two forward passes per token, so contrastive/anchor sits near 0.5 on
 the same hardware; on a CPU in float32 the engine's linear layers take each few-row product
-(1 to 64 rows) in whichever orientation measured faster on this CPU (``codit.decoding.gemm``),
+(2 to 64 rows) in whichever orientation measured faster on this CPU (``codit.decoding.gemm``),
 which the anchors do not, so there its ratios can pass 0.5 (contrastive) and 1.0 (direct).
 The 8B shapes (``qwen3-8b``, ``llama3-8b``) run on a GPU only; see
 ``benchmarks/gpu.sh``.

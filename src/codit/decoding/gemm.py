@@ -7,9 +7,12 @@ whole weight for ``x @ W.T`` and ``W @ x.T`` was 1.1-1.9x faster at 8 to 32 rows
 qwen2.5-0.5b shapes and 0.4-1.0x at 2 to 4; on a 2-vCPU AMD EPYC (Zen 5, same build) the same
 products were mostly slower the transposed way (0.5-1.0x) except the 32k-row lm_head at 2 to
 8 rows (1.3-3.2x). No fixed window fits both, so the layers measure: for each weight shape and row count from
-1 to 64 (``ROWS``) the first ``TRIALS`` calls each way, alternating, are timed inside the real
+2 to 64 (``ROWS``) the first ``TRIALS`` calls each way, alternating, are timed inside the real
 forwards (each weight streamed as it is in decoding, not hot from a loop), and the way with the
-faster best call is kept for that shape, row count and thread count. The choices live in one
+faster best call is kept for that shape, row count and thread count. One row is left out: a
+matrix-vector product either way (on the Xeon the same time; on the EPYC, with one row in the
+window, the small shape's direct decoding ran 1.002x HF static where without it 1.015-1.020x,
+paired, 6 rounds each), where a trial only picks noise. The choices live in one
 table per process (``CHOICES``), so a new engine on the same shapes does not measure again.
 Other row counts use ``F.linear``, unchanged.
 
@@ -32,7 +35,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-ROWS = range(1, 65)  # row counts for which a layer chooses its orientation
+ROWS = range(2, 65)  # row counts for which a layer chooses its orientation
 TRIALS = 3  # timed calls each way before a choice, per (shape, rows, threads)
 Key = tuple[int, int, bool, int, int]  # out and in features, bias, rows, threads
 
