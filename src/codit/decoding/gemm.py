@@ -5,16 +5,17 @@ short prompt) which orientation of the GEMM runs faster depends on the CPU and i
 2-vCPU Xeon with AVX-512 (torch 2.13, MKL 2024.2, float32, one thread) MKL repacks the whole
 weight for ``x @ W.T`` and ``W @ x.T`` was 1.1-1.9x faster at 8 to 32 rows on the qwen2.5-0.5b
 shapes and 0.4-1.0x at 2 to 4; on a 2-vCPU AMD EPYC (Zen 5, same build) the same products were
-mostly slower the transposed way (0.5-1.0x) except the 32k-row lm_head at 2 to 8 rows
-(1.3-3.2x). No fixed window fits both, so the layers measure: for each weight shape and row
-count from 2 to 64 (``ROWS``) the first ``TRIALS`` calls each way, alternating, are timed inside
-the real forwards (each weight streamed as it is in decoding, not hot from a loop), and the way
-with the faster best call is kept for that shape, row count and thread count. One row is left
-out: a matrix-vector product either way (on the Xeon the same time; on the EPYC the small
-shape's direct decoding at batch 1 ran 1.002x HF static with one row in the window, 1.015x
-without it and 1.020x with every layer on ``F.linear``, medians of 6 paired rounds), where a
-trial only picks noise. The choices live in one table per process (``CHOICES``), so a new engine
-on the same shapes does not measure again. Other row counts use ``F.linear``, unchanged.
+mostly slower the transposed way (0.5-1.0x) except the 32k-row lm_head at 2 to 8 rows (1.3-3.2x)
+and the 4864x896 layer at 2 to 4 rows (1.6-1.7x), each GEMM alone, best of three. No fixed
+window fits both, so the layers measure: for each weight shape and row count from 2 to 64
+(``ROWS``) the first ``TRIALS`` calls each way, alternating, are timed inside the real forwards
+(each weight streamed as it is in decoding, not hot from a loop), and the way with the faster
+best call is kept for that shape, row count and thread count. One row is left out: a
+matrix-vector product either way (on the Xeon the same time; on the EPYC the small shape's
+direct decoding at batch 1 ran 1.002x HF static with one row in the window, 1.015x without it
+and 1.020x with every layer on ``F.linear``, medians of 6 paired rounds), where a trial only
+picks noise. The choices live in one table per process (``CHOICES``), so a new engine on the
+same shapes does not measure again. Other row counts use ``F.linear``, unchanged.
 
 Inside ``rows_first(layers)`` every listed ``torch.nn.Linear`` does this. The result equals
 ``F.linear``'s up to float rounding (the sums run in another order), as results at different
