@@ -27,8 +27,9 @@ allocated vs held (``engine.kv_stats()``, "n/a" when the engine has none).
 
 Contrastive decoding needs two forward passes per token, so contrastive/anchor sits near 0.5 on
 the same hardware; on a CPU in float32 the engine's linear layers take each few-row product
-(2 to 64 rows) in whichever orientation measured faster on this CPU (``codit.decoding.gemm``),
-which the anchors do not, so there its ratios can pass 0.5 (contrastive) and 1.0 (direct).
+(1 to 64 rows) in whichever of three GEMMs measured faster on this CPU (MKL either way round, or
+oneDNN: ``codit.decoding.gemm``; the JSON's ``gemm_choices`` says which won where), where the
+anchors always take MKL's, so there its ratios can pass 0.5 (contrastive) and 1.0 (direct).
 The 8B shapes (``qwen3-8b``, ``llama3-8b``) run on a GPU only; see
 ``benchmarks/gpu.sh``.
 """
@@ -49,6 +50,7 @@ from typing import Any
 
 import torch
 
+from codit.decoding import gemm
 from codit.decoding.config import DecodingConfig
 from codit.decoding.engine import PairEngine, Request
 
@@ -415,6 +417,18 @@ def fmt(x: float | None, spec: str) -> str:
     return "n/a" if x is None else format(x, spec)
 
 
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -500,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(m not in methods for m in length_methods):
         parser.error("--length-check-methods must be among --anchors and --methods")
     where = (
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+        f"{cpu_name()}, {torch.get_num_threads()} threads"
         if device.type == "cpu"
         else torch.cuda.get_device_name(device)
     )
@@ -656,6 +670,10 @@ def main(argv: list[str] | None = None) -> int:
             "results": results,
             "length_scaling": length_scaling,
             "long_tail": long_tail,
+            # per row count, how many (layer shape, threads) chose each GEMM (codit.decoding.gemm)
+            "gemm_choices": {
+                rows: dict(zip(gemm.NAMES, n, strict=True)) for rows, n in gemm.chosen().items()
+            },
         }
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:

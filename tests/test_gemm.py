@@ -1,8 +1,10 @@
-"""Few-row linear layers on CPU taken the other way round (``codit.decoding.gemm``)."""
+"""Few-row linear layers on CPU in whichever GEMM measured faster (``codit.decoding.gemm``)."""
 
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,88 +16,95 @@ from codit.decoding.config import DecodingConfig
 from codit.decoding.engine import PairEngine
 from test_engine import PROMPTS, requests
 
+PINNED = re.search(r"torch==([\d.]+)", (Path(__file__).parents[1] / "Makefile").read_text())
 
-class Spy:
-    """Counts calls of a torch function and passes them on."""
 
-    def __init__(self, fn):
-        self.fn, self.calls = fn, 0
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        return self.fn(*args, **kwargs)
+def test_onednn_linear_is_there_on_the_torch_the_makefile_pins():
+    """The oneDNN way rests on a private torch op: on the pinned torch it must be found and
+    agree with ``F.linear``; this fails loudly when a new torch moves or changes it."""
+    assert PINNED, "the Makefile no longer pins torch"
+    if torch.__version__.split("+")[0] != PINNED.group(1):
+        pytest.skip(f"torch {torch.__version__} here, the Makefile pins {PINNED.group(1)}")
+    assert torch.backends.mkldnn.is_available()
+    assert gemm.ONEDNN is not None, "torch.ops.mkldnn._linear_pointwise is gone or changed"
+    assert len(gemm.WAYS) == len(gemm.NAMES) == 3
 
 
 @pytest.mark.parametrize("bias", [True, False])
-def test_a_layer_gives_linear_results_either_way_and_is_linear_outside_its_rows(bias, monkeypatch):
+@pytest.mark.parametrize("shape", [(1, 48), (4, 48), (2, 8, 48), (64, 48), (4, 16, 48)])
+def test_every_way_gives_the_linear_result(bias, shape):
     torch.manual_seed(0)
     layer = torch.nn.Linear(48, 80, bias=bias)
-    spies = {name: Spy(getattr(torch, name)) for name in ("mm", "addmm")}
-    for name, spy in spies.items():
-        monkeypatch.setattr(gemm.torch, name, spy)
-    choices: dict = {}
-    layers = gemm.linears(layer, choices=choices)
-    assert [m for m, _ in layers] == [layer]
-    for shape in [(1, 48), (4, 48), (2, 8, 48), (64, 48), (65, 48), (4, 32, 48)]:
-        rows = math.prod(shape[:-1])
-        before = sum(s.calls for s in spies.values())
-        for _ in range(2 * gemm.TRIALS + 2):  # the trials, then the chosen way
-            x = torch.randn(*shape)
-            expected = F.linear(x, layer.weight, layer.bias)
-            with torch.inference_mode(), gemm.rows_first(layers):
-                got = layer(x)
-            assert got.shape == expected.shape and got.is_contiguous()
-            if rows in gemm.ROWS:
-                torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
-            else:
-                assert torch.equal(got, expected), shape
-        taken = sum(s.calls for s in spies.values()) - before
-        if rows in gemm.ROWS:  # the transposed trials, and the calls after them if it won
-            assert taken in (gemm.TRIALS, gemm.TRIALS + 2), shape
-        else:
-            assert taken == 0, shape
-    assert "forward" not in layer.__dict__  # its own forward after the block
-    assert set(gemm.chosen(choices)) == {4, 16, 64}
+    rows = math.prod(shape[:-1])
+    x = torch.randn(*shape)
+    strided = torch.randn(*shape[:-1], 96)[..., ::2]  # not contiguous, as a view may be
+    with torch.inference_mode():
+        for way in gemm.WAYS:
+            for inp in (x, strided):
+                got = way(layer, inp, rows)
+                assert got.shape == (*shape[:-1], 80) and got.is_contiguous(), way
+                torch.testing.assert_close(got, F.linear(inp, layer.weight, layer.bias))
 
 
-class Clock:
-    """A fake clock: each call of the layer takes ``plain`` or ``transposed`` seconds, told
-    apart by whether ``torch.mm`` ran since the last reading."""
+class Ways:
+    """Stand-in ways that note which ran and give ``F.linear``'s result; a clock that charges
+    each call the seconds of the way that ran in it."""
 
-    def __init__(self, plain: float, transposed: float, spy: Spy):
-        self.seconds, self.spy, self.now, self.seen = (plain, transposed), spy, 0.0, 0
+    def __init__(self, seconds: list[float]):
+        self.seconds, self.ran, self.now = seconds, [], 0.0
+        self.ways = tuple(self._way(i) for i in range(len(seconds)))
 
-    def __call__(self) -> float:
-        if self.spy.calls != self.seen:  # a transposed call just ended
-            self.now += self.seconds[1]
-            self.seen = self.spy.calls
-        else:
-            self.now += self.seconds[0]
+    def _way(self, i: int):
+        def way(layer, x, rows):
+            self.ran.append(i)
+            return F.linear(x, layer.weight, layer.bias)
+
+        return way
+
+    def clock(self) -> float:
+        if self.ran and self.ran[-1] is not None:
+            self.now += self.seconds[self.ran[-1]]
+            self.ran.append(None)  # charged
         return self.now
 
 
-@pytest.mark.parametrize(
-    ("plain", "transposed", "chosen"), [(2.0, 1.0, (0, 1)), (1.0, 2.0, (1, 0))]
-)
-def test_a_layer_keeps_the_way_that_was_faster_in_its_trials(
-    plain, transposed, chosen, monkeypatch
-):
-    spy = Spy(torch.mm)
-    monkeypatch.setattr(gemm.torch, "mm", spy)
+@pytest.mark.parametrize("fastest", [0, 1, 2])
+def test_a_layer_tries_each_way_then_keeps_the_fastest(fastest):
+    seconds = [3.0, 3.0, 3.0]
+    seconds[fastest] = 1.0
+    fake = Ways(seconds)
     layer = torch.nn.Linear(16, 24, bias=False)
     choices: dict = {}
-    layers = gemm.linears(layer, clock=Clock(plain, transposed, spy), choices=choices)
+    layers = gemm.linears(layer, clock=fake.clock, choices=choices, ways=fake.ways)
     x = torch.randn(8, 16)
-    with gemm.rows_first(layers):
-        for _ in range(2 * gemm.TRIALS):
+    with torch.inference_mode(), gemm.rows_first(layers):
+        for _ in range(3 * gemm.TRIALS):
             assert gemm.chosen(choices) == {}  # still on trial
             layer(x)
-        assert gemm.chosen(choices) == {8: chosen}
-        calls = spy.calls
-        for _ in range(3):
+        expected = [0, 0, 0]
+        expected[fastest] = 1
+        assert gemm.chosen(choices) == {8: tuple(expected)}
+        trials = [i for i in fake.ran if i is not None]
+        assert sorted(trials) == sorted(list(range(3)) * gemm.TRIALS)
+        del fake.ran[:]
+        for _ in range(4):
             layer(x)
-    assert spy.calls - calls == (3 if chosen == (0, 1) else 0)
-    assert spy.calls >= gemm.TRIALS
+    assert [i for i in fake.ran if i is not None] == [fastest] * 4
+    assert "forward" not in layer.__dict__  # its own forward after the block
+
+
+def test_more_rows_or_autograd_take_f_linear_untimed():
+    fake = Ways([1.0, 1.0, 1.0])
+    layer = torch.nn.Linear(16, 24)
+    choices: dict = {}
+    layers = gemm.linears(layer, clock=fake.clock, choices=choices, ways=fake.ways)
+    with gemm.rows_first(layers):
+        with torch.inference_mode():
+            x = torch.randn(gemm.ROWS.stop, 16)
+            assert torch.equal(layer(x), F.linear(x, layer.weight, layer.bias))
+        layer(torch.randn(4, 16)).sum().backward()  # autograd on: F.linear, grads as usual
+    assert fake.ran == [] and choices == {}
+    assert layer.weight.grad is not None
 
 
 def test_only_float32_cpu_linears_without_a_replaced_forward_take_part():
@@ -124,10 +133,8 @@ def test_engine_tokens_are_those_of_the_plain_linear_at_a_batch_of_eight(tokeniz
             engine._linears = [[] for _ in engine.models]
         return {c.key: c.token_ids for c in engine.generate(requests(tokenizer, prompts))}
 
-    spy = Spy(torch.mm)
-    monkeypatch.setattr(gemm.torch, "mm", spy)
     monkeypatch.setattr(gemm, "CHOICES", {})  # measured afresh, whatever ran before
     fast = run(plain=False)
-    assert spy.calls > 0  # the lm_heads have no bias: torch.mm in their trials
+    assert sum(map(sum, gemm.chosen().values())) > 0  # the layers did choose
     assert fast == run(plain=True)
     assert all(len(t) == 10 for t in fast.values())

@@ -9,8 +9,8 @@ K/V lives in length cohorts (``cohorts``, ``kvcache``): a row is placed, when ad
 cohort of rows of about its length and keeps its place for life, so buffers hold about what
 rows hold. A decoding step runs the whole batch in one forward per model; attention writes
 each row's new K/V at its own position and runs one SDPA per cohort (``attention``); on a CPU
-in float32 the linear layers take few-row products in the orientation that measured faster
-there (``gemm``). Admitted prompts are prefilled into their own rows (``prefill``: long ones in
+in float32 the linear layers take few-row products in the GEMM that measured faster there
+(``gemm``). Admitted prompts are prefilled into their own rows (``prefill``: long ones in
 chunks) without touching any other row; a finished row leaves at once (``continuous=True``)
 and the next prompt is admitted, or, with ``continuous=False``, rows ride along until the
 whole batch is done, like ``model.generate``. Per-row state lives in device tensors
@@ -109,7 +109,7 @@ class PairEngine:
         self._logits_to_keep = [
             "logits_to_keep" in inspect.signature(m.forward).parameters for m in self.models
         ]
-        # float32 linear layers on CPU: few-row products in the faster orientation (``gemm``)
+        # float32 linear layers on CPU: few-row products in the faster GEMM (``gemm``)
         self._linears = [gemm.linears(m) for m in self.models]
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
