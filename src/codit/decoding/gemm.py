@@ -10,9 +10,10 @@ oneDNN 3.12), float32, one thread, each GEMM alone, best of three:
 - on a 2-vCPU Xeon with AVX-512, MKL repacks the whole weight for ``x @ W.T`` and the transposed
   way was 1.1-1.9x faster at 8 to 32 rows on the qwen2.5-0.5b shapes, 0.4-1.0x at 2 to 4;
 - on a 2-vCPU AMD EPYC (Zen 5), where MKL takes slower code paths, oneDNN ran a whole forward's
-  layers in 0.61-0.70x of ``F.linear``'s time at 1 to 8 rows and 0.50-0.57x at 16 to 64 (small
+  layers in 0.51-0.75x of ``F.linear``'s time at 1 to 8 rows and 0.47-0.64x at 16 to 64 (small
   and qwen2.5-0.5b shapes, weights streamed from memory as in decoding); the transposed way won
-  over ``F.linear`` only for the 32k-row lm_head at 2 to 8 rows and the 4864x896 layer at 2 to 4.
+  over ``F.linear`` only for the 32k-row lm_head at 2 to 8 rows and the 4864x896 layer at 2 to 4;
+  layers small enough to stay in cache (the ``tiny`` shape's) kept ``F.linear`` in their trials.
 
 No fixed rule fits both, so the layers measure: for each weight shape and row count from 1 to 64
 (``ROWS``) the first ``TRIALS`` calls each way, in turn, are timed inside the real forwards (each
