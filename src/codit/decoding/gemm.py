@@ -5,10 +5,11 @@ fastest GEMM depends on the CPU and its BLAS. Three ways are on offer (``WAYS``)
 (MKL's sgemm in torch's CPU build), the transposed product ``(W @ x.T).T`` (the same sgemm the
 other way round) and oneDNN's matmul on the plain weight (``torch.ops.mkldnn._linear_pointwise``,
 the kernel torch's own compiler emits for CPU linears). Measured with torch 2.13 (MKL 2024.2,
-oneDNN 3.12), float32, one thread, each GEMM alone, best of three:
+oneDNN 3.12), float32, one thread:
 
 - on a 2-vCPU Xeon with AVX-512, MKL repacks the whole weight for ``x @ W.T`` and the transposed
-  way was 1.1-1.9x faster at 8 to 32 rows on the qwen2.5-0.5b shapes, 0.4-1.0x at 2 to 4;
+  way was 1.1-1.9x faster at 8 to 32 rows on the qwen2.5-0.5b shapes, 0.4-1.0x at 2 to 4 (each
+  GEMM alone, best of three);
 - on a 2-vCPU AMD EPYC (Zen 5), where MKL takes slower code paths, oneDNN ran a whole forward's
   layers in 0.51-0.75x of ``F.linear``'s time at 1 to 8 rows and 0.47-0.64x at 16 to 64 (small
   and qwen2.5-0.5b shapes, weights streamed from memory as in decoding); the transposed way won
@@ -72,7 +73,9 @@ def _onednn_op() -> Callable[..., torch.Tensor] | None:
     try:
         op = torch.ops.mkldnn._linear_pointwise
         with torch.inference_mode():
-            x, w, b = torch.randn(3, 8), torch.randn(5, 8), torch.randn(5)
+            # fixed values: the probe must not move the global random generator
+            x = torch.linspace(-1.0, 1.0, 24).view(3, 8)
+            w, b = torch.linspace(-2.0, 1.0, 40).view(5, 8), torch.linspace(0.0, 1.0, 5)
             good = torch.allclose(op(x, w, b, "none", [], ""), F.linear(x, w, b), atol=1e-5)
     except (AttributeError, RuntimeError, TypeError):
         return None
