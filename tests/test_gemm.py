@@ -121,20 +121,24 @@ def test_only_float32_cpu_linears_without_a_replaced_forward_take_part():
 
 
 def test_engine_tokens_are_those_of_the_plain_linear_at_a_batch_of_eight(tokenizer, monkeypatch):
-    """codit mode, fp32, 8 rows: whichever way each layer chooses, the engine gives the tokens it
-    gives with every layer on ``F.linear``."""
+    """codit mode, fp32, 8 rows: with every layer held to any one way, and with the layers
+    choosing, the engine gives the tokens it gives with every layer on ``F.linear``."""
     instruct, base = (tiny_models.make_model(tokenizer, s) for s in (1, 2))
     prompts = (PROMPTS * 2)[:8]
     config = DecodingConfig(mode="codit", alpha=0.1, beta=0.5, temperature=0.0, max_new_tokens=10)
 
-    def run(plain: bool) -> dict[str, list[int]]:
+    def run(ways: tuple | None = None, plain: bool = False) -> dict[str, list[int]]:
         engine = PairEngine(instruct, base, tokenizer, config, [], len(tokenizer), batch_size=8)
         if plain:
             engine._linears = [[] for _ in engine.models]
+        elif ways is not None:  # one way only: its trials, then it
+            engine._linears = [gemm.linears(m, choices={}, ways=ways) for m in engine.models]
         return {c.key: c.token_ids for c in engine.generate(requests(tokenizer, prompts))}
 
+    expected = run(plain=True)
+    assert all(len(t) == 10 for t in expected.values())
+    for way in gemm.WAYS:
+        assert run((way,)) == expected, way
     monkeypatch.setattr(gemm, "CHOICES", {})  # measured afresh, whatever ran before
-    fast = run(plain=False)
+    assert run() == expected
     assert sum(map(sum, gemm.chosen().values())) > 0  # the layers did choose
-    assert fast == run(plain=True)
-    assert all(len(t) == 10 for t in fast.values())

@@ -14,7 +14,7 @@ oneDNN 3.12), float32, one thread:
   layers in 0.51-0.75x of ``F.linear``'s time at 1 to 8 rows and 0.47-0.64x at 16 to 64 (small
   and qwen2.5-0.5b shapes, weights streamed from memory as in decoding); the transposed way won
   over ``F.linear`` only for the 32k-row lm_head at 2 to 8 rows and the 4864x896 layer at 2 to 4;
-  layers small enough to stay in cache (the ``tiny`` shape's) kept ``F.linear`` in their trials.
+  layers small enough to stay in cache (the ``tiny`` shape's) mostly kept ``F.linear``.
 
 No fixed rule fits both, so the layers measure: for each weight shape and row count from 1 to 64
 (``ROWS``) the first ``TRIALS`` calls each way, in turn, are timed inside the real forwards (each
